@@ -102,12 +102,11 @@ std::string format_http_date(std::chrono::sys_seconds time)
     auto day = std::chrono::floor<std::chrono::days>(time);
     std::chrono::year_month_day date{day};
     std::chrono::hh_mm_ss tod{time - day};
-    return fmt::format("{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-                       weekdays[std::chrono::weekday{day}.c_encoding()],
-                       static_cast<unsigned>(date.day()),
-                       months[static_cast<unsigned>(date.month()) - 1],
-                       static_cast<int>(date.year()), tod.hours().count(), tod.minutes().count(),
-                       tod.seconds().count());
+    return fmt::format(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        weekdays[std::chrono::weekday{day}.c_encoding()], static_cast<unsigned>(date.day()),
+        months[static_cast<unsigned>(date.month()) - 1], static_cast<int>(date.year()),
+        tod.hours().count(), tod.minutes().count(), tod.seconds().count());
 }
 
 } // namespace adms::protocol
