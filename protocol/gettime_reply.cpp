@@ -41,7 +41,7 @@ std::string_view time_format_name(time_format format)
 }
 
 std::string render_gettime_reply(std::chrono::sys_seconds now, std::chrono::seconds utc_offset,
-                                 time_format format)
+                                 time_format format, std::string_view command)
 {
     auto local = std::chrono::local_seconds{now.time_since_epoch()} + utc_offset;
     std::string time_text;
@@ -62,7 +62,7 @@ std::string render_gettime_reply(std::chrono::sys_seconds now, std::chrono::seco
 
     pugi::xml_document document;
     auto response = document.append_child("Response");
-    response.append_child("Cmd").text().set("GetTime");
+    response.append_child("Cmd").text().set(std::string{command}.c_str());
     response.append_child("Status").text().set("OK");
     response.append_child("Time").text().set(time_text.c_str());
     std::ostringstream out;

@@ -22,8 +22,9 @@ std::optional<time_format> parse_time_format(std::string_view name);
 std::string_view time_format_name(time_format format);
 
 // Renders `<Response><Cmd>GetTime</Cmd><Status>OK</Status><Time>…</Time></Response>` for the
-// instant `now` shown in a zone whose offset at that instant is `utc_offset`.
+// instant `now` shown in a zone whose offset at that instant is `utc_offset`. `command` names the
+// reply's Cmd (the reference server answers `cmd=settime` with a SetTime reply of the same shape).
 std::string render_gettime_reply(std::chrono::sys_seconds now, std::chrono::seconds utc_offset,
-                                 time_format format);
+                                 time_format format, std::string_view command = "GetTime");
 
 } // namespace adms::protocol

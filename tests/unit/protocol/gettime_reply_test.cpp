@@ -51,3 +51,10 @@ TEST_CASE("Time format names parse case-insensitively and round-trip", "[gettime
     CHECK_FALSE(parse_time_format(""));
     CHECK_FALSE(parse_time_format("xml"));
 }
+
+TEST_CASE("The SetTime reply has the same shape with its own Cmd", "[gettime]")
+{
+    CHECK(render_gettime_reply(now, 3h, time_format::iso, "SetTime") ==
+          "<Response><Cmd>SetTime</Cmd><Status>OK</Status><Time>2026-01-29T22:47:20</Time>"
+          "</Response>");
+}
