@@ -1,0 +1,295 @@
+#include "server/app.hpp"
+
+#include "protocol/zk_time.hpp"
+#include "server/blocking_pool.hpp"
+#include "server/device_service.hpp"
+#include "server/logger.hpp"
+#include "server/net.hpp"
+#include "server/sqlite_storage.hpp"
+#include "server/version.hpp"
+#include "tz/zone.hpp"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+namespace adms::server {
+namespace {
+
+constexpr std::size_t header_limit_bytes = 16 * 1024;
+constexpr auto write_timeout = std::chrono::seconds{30};
+constexpr auto drain_timeout = std::chrono::seconds{10};
+
+// The instant for a Date header: the current second, rounded to the nearest.
+std::chrono::sys_seconds rounded_now()
+{
+    return std::chrono::round<std::chrono::seconds>(std::chrono::system_clock::now());
+}
+
+// Splits "host:port" (IPv6 as "[::1]:port").
+std::pair<std::string, std::string> split_listen(const std::string& listen)
+{
+    auto colon = listen.rfind(':');
+    std::string host = listen.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    return {host, listen.substr(colon + 1)};
+}
+
+} // namespace
+
+struct app::impl {
+    impl(settings s, std::FILE* log_output)
+        : config{std::move(s)}, zone{*tz::locate_zone(config.time_zone).value},
+          log{zone, config.log_format == "json", log_output}, io{static_cast<int>(config.threads)},
+          acceptor{io}, writer{1}
+    {
+    }
+
+    settings config;
+    tz::zone zone;
+    logger log;
+    net::io_context io;
+    tcp::acceptor acceptor;
+    blocking_pool writer;
+    std::unique_ptr<sqlite_storage> store;
+    std::unique_ptr<device_service> devices;
+    std::vector<std::thread> threads;
+    std::atomic<int> busy{0}; // requests between read and written
+    std::atomic<bool> stopping{false};
+    bool started = false;
+
+    net::awaitable<void> accept_loop();
+    net::awaitable<void> session(tcp::socket socket);
+    net::awaitable<void> write_error(beast::tcp_stream& stream, unsigned version, unsigned status,
+                                     std::string body, std::string_view method,
+                                     std::string_view target);
+};
+
+app::app(settings config, std::FILE* log_output)
+    : impl_{std::make_unique<impl>(std::move(config), log_output)}
+{
+}
+
+app::~app()
+{
+    stop();
+}
+
+net::awaitable<void> app::impl::write_error(beast::tcp_stream& stream, unsigned version,
+                                            unsigned status, std::string body,
+                                            std::string_view method, std::string_view target)
+{
+    http::response<http::string_body> res{static_cast<http::status>(status), version};
+    res.set(http::field::server, "admsd");
+    res.set(http::field::content_type, "text/plain");
+    res.set(http::field::date, protocol::format_http_date(rounded_now()));
+    res.keep_alive(false);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    stream.expires_after(write_timeout);
+    auto size = res.body().size();
+    co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
+    log.request(std::chrono::system_clock::now(), method, target, version, status, size);
+}
+
+net::awaitable<void> app::impl::session(tcp::socket socket)
+{
+    beast::tcp_stream stream{std::move(socket)};
+    beast::flat_buffer buffer;
+    boost::system::error_code ignored;
+    auto peer = stream.socket().remote_endpoint(ignored);
+    std::string remote = ignored ? std::string{} : peer.address().to_string();
+
+    while (!stopping) {
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(header_limit_bytes);
+        parser.body_limit(config.max_body_bytes);
+        stream.expires_after(config.read_timeout);
+        auto [ec, bytes] =
+            co_await http::async_read(stream, buffer, parser, net::as_tuple(net::use_awaitable));
+        if (ec) {
+            // Closed, reset or timed out: nothing to answer. A malformed or oversized request
+            // gets one clear status and the connection closes (its remaining bytes are not read).
+            if (ec.category() == http::make_error_code(http::error::end_of_stream).category() &&
+                ec != http::error::end_of_stream && ec != http::error::partial_message) {
+                unsigned status = ec == http::error::body_limit     ? 413
+                                  : ec == http::error::header_limit ? 431
+                                                                    : 400;
+                std::string reason = status == 413   ? "request body too large"
+                                     : status == 431 ? "request header fields too large"
+                                                     : "malformed HTTP request: " + ec.message();
+                const auto& partial = parser.get();
+                co_await write_error(stream, parser.is_header_done() ? partial.version() : 11,
+                                     status, reason + "\n",
+                                     parser.is_header_done() ? partial.method_string() : "-",
+                                     parser.is_header_done() ? partial.target() : "-");
+            }
+            break;
+        }
+
+        ++busy;
+        auto& req = parser.get();
+        http_request request;
+        request.method = std::string{req.method_string()};
+        request.target = std::string{req.target()};
+        request.version = req.version();
+        request.body = std::move(req.body());
+        request.remote_address = remote;
+        request.received_at = std::chrono::system_clock::now();
+
+        http_response response;
+        try {
+            response = co_await devices->handle(request);
+        } catch (const std::exception& e) {
+            log.event("error",
+                      fmt::format("error handling {} {}: {}", escape_for_log(request.method),
+                                  escape_for_log(request.target), e.what()));
+            response = text_response(500, "internal server error\n");
+        }
+
+        http::response<http::string_body> res{static_cast<http::status>(response.status),
+                                              req.version()};
+        res.set(http::field::server, "admsd");
+        res.set(http::field::content_type, response.content_type);
+        res.keep_alive(req.keep_alive() && !stopping);
+        auto body_size = response.body.size();
+        res.body() = std::move(response.body);
+        res.prepare_payload();
+        // Taken as late as possible: devices set their clocks from it.
+        res.set(http::field::date, protocol::format_http_date(rounded_now()));
+        stream.expires_after(write_timeout);
+        auto [write_ec, written] =
+            co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
+        --busy;
+        log.request(std::chrono::system_clock::now(), request.method, request.target,
+                    request.version, response.status, body_size);
+        if (write_ec || !res.keep_alive()) {
+            break;
+        }
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+net::awaitable<void> app::impl::accept_loop()
+{
+    for (;;) {
+        auto [ec, socket] =
+            co_await acceptor.async_accept(net::make_strand(io), net::as_tuple(net::use_awaitable));
+        if (ec == net::error::operation_aborted || !acceptor.is_open()) {
+            co_return;
+        }
+        if (ec) {
+            // Out of descriptors or a transient error: say so, pause briefly, keep serving.
+            log.event("error", fmt::format("accept failed: {}", ec.message()));
+            net::steady_timer pause{acceptor.get_executor(), std::chrono::milliseconds{100}};
+            co_await pause.async_wait(net::as_tuple(net::use_awaitable));
+            continue;
+        }
+        auto executor = socket.get_executor();
+        net::co_spawn(executor, session(std::move(socket)), [this](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    log.event("error",
+                              fmt::format("connection closed after an error: {}", ex.what()));
+                }
+            }
+        });
+    }
+}
+
+app::start_result app::start()
+{
+    auto& s = *impl_;
+    if (s.started) {
+        return {s.acceptor.local_endpoint().port(), {}};
+    }
+    std::error_code fs_ec;
+    std::filesystem::create_directories(s.config.data_dir, fs_ec);
+    if (fs_ec) {
+        return {0, fmt::format("invalid data_dir '{}': {}", s.config.data_dir, fs_ec.message())};
+    }
+    auto opened = sqlite_storage::open(std::filesystem::path{s.config.data_dir} / "admsd.sqlite3");
+    if (!opened) {
+        return {0, fmt::format("invalid data_dir '{}': cannot open the database: {}",
+                               s.config.data_dir, opened.error.message)};
+    }
+    s.store = std::move(*opened.value);
+    s.devices = std::make_unique<device_service>(s.config, *s.store, s.writer, s.log, s.zone);
+    if (auto loaded = s.devices->load(); !loaded) {
+        return {0, fmt::format("cannot read the database in '{}': {}", s.config.data_dir,
+                               loaded.error.message)};
+    }
+
+    auto [host, port] = split_listen(s.config.listen);
+    boost::system::error_code ec;
+    auto address = net::ip::make_address(host, ec);
+    if (ec) {
+        return {0, fmt::format("invalid listen '{}': '{}' is not an IP address", s.config.listen,
+                               host)};
+    }
+    tcp::endpoint endpoint{address, static_cast<unsigned short>(std::stoi(port))};
+    s.acceptor.open(endpoint.protocol(), ec);
+    if (!ec) {
+        s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+        s.acceptor.bind(endpoint, ec);
+    }
+    if (!ec) {
+        s.acceptor.listen(net::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        return {0, fmt::format("invalid listen '{}': cannot listen: {}", s.config.listen,
+                               ec.message())};
+    }
+    auto bound = s.acceptor.local_endpoint();
+    auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    s.log.event("start",
+                fmt::format("admsd {} listening on {}:{}, time zone {} (UTC{} now), data in {}",
+                            version, bound.address().to_string(), bound.port(), s.zone.name(),
+                            protocol::format_offset_iso(s.zone.utc_offset(now)), s.config.data_dir),
+                {{"version", version},
+                 {"address", bound.address().to_string()},
+                 {"port", std::to_string(bound.port())},
+                 {"zone", std::string{s.zone.name()}}});
+
+    net::co_spawn(s.acceptor.get_executor(), s.accept_loop(), net::detached);
+    for (unsigned i = 0; i < s.config.threads; ++i) {
+        s.threads.emplace_back([&s] { s.io.run(); });
+    }
+    s.started = true;
+    return {bound.port(), {}};
+}
+
+void app::stop()
+{
+    auto& s = *impl_;
+    if (!s.started) {
+        return;
+    }
+    s.started = false;
+    s.stopping = true;
+    net::post(s.acceptor.get_executor(), [&s] {
+        boost::system::error_code ignored;
+        s.acceptor.close(ignored);
+    });
+    // Let requests already read finish their commit and reply, within a bound.
+    auto deadline = std::chrono::steady_clock::now() + drain_timeout;
+    while (s.busy > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+    s.io.stop();
+    for (auto& t : s.threads) {
+        t.join();
+    }
+    s.threads.clear();
+    s.writer.join();
+    s.store.reset();
+    s.log.event("stop", "admsd stopped");
+}
+
+} // namespace adms::server

@@ -1,0 +1,809 @@
+#include "server/device_service.hpp"
+
+#include "protocol/attlog.hpp"
+#include "protocol/civil_time.hpp"
+#include "protocol/command.hpp"
+#include "protocol/devicecmd.hpp"
+#include "protocol/gettime_reply.hpp"
+#include "protocol/handshake.hpp"
+#include "protocol/info.hpp"
+#include "protocol/operlog.hpp"
+#include "protocol/options_body.hpp"
+#include "protocol/photo.hpp"
+#include "protocol/text.hpp"
+#include "protocol/zk_time.hpp"
+#include "server/blocking_pool.hpp"
+#include "server/logger.hpp"
+#include "server/time_sync_policy.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace adms::server {
+namespace {
+
+// The kind stored with time-sync commands; the reason follows it ("time-sync: boot").
+constexpr std::string_view time_sync_kind = "time-sync";
+
+// How a punch's wall-clock time is placed on the UTC timeline when DST makes it nonexistent or
+// ambiguous: with the offset in force before the transition. A device whose clock has not yet
+// been moved shows exactly such times (README: "DST and punches").
+constexpr tz::resolve_policy punch_policy{tz::gap_policy::shift_forward,
+                                          tz::overlap_policy::earliest};
+
+instant to_instant(std::chrono::system_clock::time_point t)
+{
+    return std::chrono::floor<std::chrono::milliseconds>(t);
+}
+
+std::chrono::sys_seconds to_seconds(instant t)
+{
+    return std::chrono::floor<std::chrono::seconds>(t);
+}
+
+bool iequals(std::string_view a, std::string_view b)
+{
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+bool is_time_sync(const queued_command& command)
+{
+    return command.kind.starts_with(time_sync_kind);
+}
+
+std::string verb_of(time_dialect dialect)
+{
+    return dialect == time_dialect::att_singular ? "SET OPTION" : "SET OPTIONS";
+}
+
+// A stable RegistryCode for a SEC device (≤ 32 chars): FNV-1a of its SN, in hex.
+std::string registry_code(std::string_view serial_number)
+{
+    std::uint64_t hash = 1469598103934665603ULL;
+    for (unsigned char c : serial_number) {
+        hash = (hash ^ c) * 1099511628211ULL;
+    }
+    return fmt::format("{:016x}", hash);
+}
+
+} // namespace
+
+device_service::device_service(const settings& config, storage& store, blocking_pool& writer,
+                               logger& log, tz::zone server_zone)
+    : config_{config}, store_{store}, writer_{writer}, log_{log}, server_zone_{server_zone}
+{
+}
+
+storage_status device_service::load()
+{
+    auto loaded = store_.load_devices();
+    if (!loaded) {
+        return loaded.error;
+    }
+    std::lock_guard lock{mutex_};
+    for (auto& record : *loaded.value) {
+        auto sn = record.serial_number;
+        devices_[sn].record = std::move(record);
+    }
+    // Devices declared in the config file but never seen become known at first contact.
+    for (const auto& [sn, device] : config_.devices) {
+        if (auto it = devices_.find(sn); it != devices_.end()) {
+            it->second.settings = device;
+            if (!device.alias.empty()) {
+                it->second.record.alias = device.alias;
+            }
+        }
+    }
+    return std::monostate{};
+}
+
+tz::zone device_service::zone_of(const device_entry& entry) const
+{
+    // The config file's zone, then one set through the admin API, then the server's.
+    for (const auto* name : {&entry.settings.time_zone,
+                             entry.record.zone_override ? &*entry.record.zone_override : nullptr}) {
+        if (name != nullptr && !name->empty()) {
+            if (auto found = tz::locate_zone(*name)) {
+                return *found.value;
+            }
+        }
+    }
+    return server_zone_;
+}
+
+device_service::device_view device_service::touch(const protocol::iclock_query& query,
+                                                  const http_request& request)
+{
+    std::lock_guard lock{mutex_};
+    auto now = to_instant(request.received_at);
+    auto [it, inserted] = devices_.try_emplace(query.serial_number);
+    auto& entry = it->second;
+    auto& record = entry.record;
+    if (inserted) {
+        record.serial_number = query.serial_number;
+        record.first_seen = now;
+        record.approved = !config_.approval_required;
+        if (auto configured = config_.devices.find(query.serial_number);
+            configured != config_.devices.end()) {
+            entry.settings = configured->second;
+        }
+        if (!entry.settings.alias.empty()) {
+            record.alias = entry.settings.alias;
+        }
+    }
+    record.last_seen = now;
+    record.remote_address = request.remote_address;
+    if (query.push_version) {
+        record.push_version = *query.push_version;
+    }
+    if (query.language) {
+        record.language = *query.language;
+    }
+    return device_view{record, inserted, zone_of(entry),
+                       verb_of(entry.settings.dialect.value_or(config_.dialect)), entry.settings};
+}
+
+void device_service::update_record(const std::string& serial_number,
+                                   const std::function<void(device_record&)>& change)
+{
+    std::lock_guard lock{mutex_};
+    if (auto it = devices_.find(serial_number); it != devices_.end()) {
+        change(it->second.record);
+    }
+}
+
+void device_service::storage_ok()
+{
+    std::lock_guard lock{mutex_};
+    if (storage_failed_) {
+        storage_failed_ = false;
+        log_.event("storage", "Storage recovered: uploads are acknowledged again");
+    }
+}
+
+http_response device_service::storage_failure(std::string_view what, const storage_error& error)
+{
+    bool first = false;
+    {
+        std::lock_guard lock{mutex_};
+        first = !storage_failed_;
+        storage_failed_ = true;
+    }
+    if (first) {
+        log_.event("storage",
+                   fmt::format("Storage failed ({}): {}; answering 503 until it recovers", what,
+                               error.message),
+                   {{"what", std::string{what}}, {"error", error.message}});
+    }
+    return text_response(503, "storage unavailable, retry later\n");
+}
+
+boost::asio::awaitable<bool> device_service::save_device(const std::string& serial_number)
+{
+    std::optional<device_record> copy;
+    {
+        std::lock_guard lock{mutex_};
+        if (auto it = devices_.find(serial_number); it != devices_.end()) {
+            copy = it->second.record;
+        }
+    }
+    if (!copy) {
+        co_return false;
+    }
+    auto saved = co_await writer_.run([this, &copy] { return store_.upsert_device(*copy); });
+    if (!saved) {
+        storage_failure("saving a device", saved.error);
+        co_return false;
+    }
+    storage_ok();
+    co_return true;
+}
+
+boost::asio::awaitable<bool> device_service::queue_time_sync(const device_view& device,
+                                                             std::string_view reason,
+                                                             clock::time_point now)
+{
+    const auto& sn = device.record.serial_number;
+    // The DateTime value is filled in when the command goes out: queue a placeholder of the
+    // same length so the reply-size limit is computed right.
+    std::string placeholder = device.verb + " DateTime=000000000";
+    std::string kind = fmt::format("{}: {}", time_sync_kind, reason);
+    auto queued = co_await writer_.run([&]() -> storage_result<bool> {
+        auto commands = store_.list_commands(sn, 0);
+        if (!commands) {
+            return commands.error;
+        }
+        bool pending = std::any_of(
+            commands.value->begin(), commands.value->end(), [](const queued_command& c) {
+                return is_time_sync(c) &&
+                       (c.state == command_state::queued || c.state == command_state::sent);
+            });
+        if (pending) {
+            return false;
+        }
+        auto id = store_.enqueue_command(sn, placeholder, kind, to_instant(now));
+        if (!id) {
+            return id.error;
+        }
+        return true;
+    });
+    if (!queued) {
+        storage_failure("queueing a time sync", queued.error);
+        co_return false;
+    }
+    update_record(sn, [&](device_record& r) { r.time_sync_sent_at = to_instant(now); });
+    if (*queued.value) {
+        log_.event(
+            "time_sync_queued",
+            fmt::format("Time sync queued for device {} (reason: {})", escape_for_log(sn), reason),
+            {{"sn", sn}, {"reason", std::string{reason}}});
+    }
+    co_return true;
+}
+
+boost::asio::awaitable<http_response> device_service::handle(http_request request)
+{
+    auto question = request.target.find('?');
+    std::string_view path = std::string_view{request.target}.substr(0, question);
+    static constexpr std::string_view paths[] = {
+        "/iclock/cdata",  "/iclock/getrequest", "/iclock/devicecmd", "/iclock/ping",
+        "/iclock/rtdata", "/iclock/fdata",      "/iclock/registry",  "/iclock/push"};
+    if (std::find(std::begin(paths), std::end(paths), path) == std::end(paths)) {
+        co_return text_response(404, "not found\n");
+    }
+    auto parsed = protocol::parse_iclock_query(request.target);
+    if (!parsed) {
+        co_return text_response(400, parsed.error.message + "\n");
+    }
+    const auto& query = *parsed.query;
+    bool get = request.method == "GET";
+    bool post = request.method == "POST";
+
+    if (path == "/iclock/cdata" && get) {
+        if (query.type && iequals(*query.type, "time")) {
+            co_return time_reply(request, query, false);
+        }
+        co_return co_await handshake(request, query);
+    }
+    if (path == "/iclock/cdata" && post) {
+        co_return co_await upload(request, query);
+    }
+    if (path == "/iclock/getrequest" && get) {
+        if (const auto* cmd = query.find_extra("cmd")) {
+            if (iequals(*cmd, "gettime") || iequals(*cmd, "settime")) {
+                co_return compat_time_reply(request, query, *cmd);
+            }
+        }
+        co_return co_await poll(request, query);
+    }
+    if (path == "/iclock/devicecmd" && post) {
+        co_return co_await command_results(request, query);
+    }
+    if (path == "/iclock/ping" && get) {
+        touch(query, request);
+        co_return text_response(200, "OK");
+    }
+    if (path == "/iclock/rtdata" && get) {
+        if (query.type && iequals(*query.type, "time")) {
+            co_return time_reply(request, query, true);
+        }
+        touch(query, request);
+        co_return text_response(200, "OK");
+    }
+    if (path == "/iclock/fdata" && post) {
+        auto device = touch(query, request);
+        co_return co_await store_photo(device, request);
+    }
+    if (path == "/iclock/registry" && post) {
+        touch(query, request);
+        update_record(query.serial_number, [](device_record& r) { r.dialect = "SEC"; });
+        co_await save_device(query.serial_number);
+        co_return text_response(200, "RegistryCode=" + registry_code(query.serial_number));
+    }
+    if (path == "/iclock/push" && post) {
+        touch(query, request);
+        co_return text_response(
+            200, fmt::format("ServerVersion=3.0.1\nServerName=ADMS\nPushVersion=3.0.1\n"
+                             "ErrorDelay={}\nRequestDelay={}\nTransTimes=00:00;14:00\n"
+                             "TransInterval=1\nTransTables=User Transaction\nRealtime=1\n"
+                             "SessionID={}\nTimeoutSec=10",
+                             config_.error_delay, config_.poll_delay,
+                             registry_code(query.serial_number)));
+    }
+    co_return text_response(405, "method not allowed\n");
+}
+
+boost::asio::awaitable<http_response> device_service::handshake(const http_request& request,
+                                                                const protocol::iclock_query& query)
+{
+    auto device = touch(query, request);
+    const auto& sn = query.serial_number;
+    if (device.is_new) {
+        log_.event("new_device",
+                   fmt::format("New device {} from {} (pushver {}){}", escape_for_log(sn),
+                               request.remote_address,
+                               escape_for_log(query.push_version.value_or("none")),
+                               device.record.approved ? "" : ", awaiting approval"),
+                   {{"sn", sn}, {"remote", request.remote_address}});
+    }
+    if (!device.record.approved) {
+        co_await save_device(sn);
+        co_return text_response(403, "device not approved\n");
+    }
+    // A handshake is a (re)boot: set the clock. A failure to queue is logged; the handshake is
+    // still answered (its TimeZone and Date header set the clock too).
+    co_await queue_time_sync(device, device.is_new ? "first contact" : "boot", request.received_at);
+
+    protocol::handshake_reply reply;
+    reply.serial_number = sn;
+    reply.legacy_stamp_names = !query.push_version.has_value();
+    const auto& record = device.record;
+    if (record.full_upload_requested) {
+        reply.attlog_stamp = reply.operlog_stamp = reply.attphoto_stamp = "0";
+        update_record(sn, [](device_record& r) { r.full_upload_requested = false; });
+    } else {
+        reply.attlog_stamp = record.attlog_stamp.value_or("None");
+        reply.operlog_stamp = record.operlog_stamp.value_or("None");
+        reply.attphoto_stamp = record.attphoto_stamp.value_or("None");
+    }
+    reply.delay = config_.poll_delay;
+    reply.error_delay = config_.error_delay;
+    update_record(sn, [](device_record& r) {
+        if (r.dialect.empty()) {
+            r.dialect = "ATT";
+        }
+    });
+    co_await save_device(sn);
+    auto now = std::chrono::floor<std::chrono::seconds>(clock::now());
+    reply.time_zone = device.zone.time_zone_option(now);
+    co_return text_response(200, protocol::render_handshake(reply));
+}
+
+boost::asio::awaitable<http_response> device_service::upload(const http_request& request,
+                                                             const protocol::iclock_query& query)
+{
+    if (!query.table || query.table->empty()) {
+        co_return text_response(400, "missing table\n");
+    }
+    auto device = touch(query, request);
+    const auto& sn = query.serial_number;
+    const auto& table = *query.table;
+    auto received = to_instant(request.received_at);
+    bool quarantined = !device.record.approved;
+    std::optional<std::string> stamp = query.stamp;
+
+    std::size_t accepted = 0;
+    std::size_t rejected = 0;
+    store_counts counts;
+    storage_error error;
+    bool failed = false;
+
+    // Keeps rejected lines; false on a storage failure.
+    auto keep_rejected = [&](const std::vector<protocol::rejected_line>& lines) {
+        for (const auto& line : lines) {
+            log_.event("rejected_line",
+                       fmt::format("Rejected {} line {} from {}: {} ({})", escape_for_log(table),
+                                   line.line_number, escape_for_log(sn), line.reason,
+                                   escape_for_log(line.text.substr(0, 120))),
+                       {{"sn", sn}, {"table", table}, {"reason", line.reason}});
+        }
+        return lines.empty() ? storage_result<store_counts>{store_counts{}}
+                             : store_.store_rejected_lines(sn, table, lines, received);
+    };
+
+    if (iequals(table, "ATTLOG")) {
+        auto parsed = protocol::parse_attlog(request.body);
+        std::vector<punch_input> punches;
+        punches.reserve(parsed.records.size());
+        for (auto& record : parsed.records) {
+            auto utc = device.zone.to_utc(record.time, punch_policy);
+            punches.push_back({std::move(record), utc, {}});
+        }
+        // Keep each punch's line as received: the parser keeps records in body order and skips
+        // the same blank lines, so the non-blank, non-rejected lines pair up with them.
+        {
+            std::size_t next = 0;
+            protocol::text::line_reader reader{request.body};
+            std::size_t rejected_index = 0;
+            while (auto line = reader.next()) {
+                if (protocol::text::is_blank(line->text)) {
+                    continue;
+                }
+                if (rejected_index < parsed.rejected.size() &&
+                    parsed.rejected[rejected_index].line_number == line->number) {
+                    ++rejected_index;
+                    continue;
+                }
+                if (next < punches.size()) {
+                    punches[next++].raw_line = std::string{line->text};
+                }
+            }
+        }
+        accepted = punches.size();
+        rejected = parsed.rejected.size();
+        auto result = co_await writer_.run([&]() -> storage_result<store_counts> {
+            auto stored = store_.store_punches(sn, punches, received, quarantined);
+            if (!stored) {
+                return stored;
+            }
+            if (auto kept = keep_rejected(parsed.rejected); !kept) {
+                return kept.error;
+            }
+            return stored;
+        });
+        failed = !result;
+        if (result) {
+            counts = *result.value;
+        } else {
+            error = result.error;
+        }
+        if (!failed) {
+            update_record(
+                sn, [&](device_record& r) { r.attlog_stamp = merge_stamp(r.attlog_stamp, stamp); });
+        }
+    } else if (iequals(table, "OPERLOG")) {
+        auto parsed = protocol::parse_operlog(request.body);
+        accepted = parsed.records.size();
+        rejected = parsed.rejected.size();
+        auto result = co_await writer_.run([&]() -> storage_result<store_counts> {
+            auto stored = store_.store_operlog(sn, parsed.records, received);
+            if (!stored) {
+                return stored;
+            }
+            if (auto kept = keep_rejected(parsed.rejected); !kept) {
+                return kept.error;
+            }
+            return stored;
+        });
+        failed = !result;
+        if (result) {
+            counts = *result.value;
+        } else {
+            error = result.error;
+        }
+        if (!failed) {
+            auto op_stamp = query.op_stamp ? query.op_stamp : stamp;
+            update_record(sn, [&](device_record& r) {
+                r.operlog_stamp = merge_stamp(r.operlog_stamp, op_stamp);
+            });
+        }
+    } else if (iequals(table, "options")) {
+        auto parsed = protocol::parse_options_body(request.body);
+        accepted = parsed.records.size();
+        rejected = parsed.rejected.size();
+        auto result = co_await writer_.run([&]() -> storage_result<store_counts> {
+            auto stored = store_.store_device_options(sn, parsed.records, received);
+            if (!stored) {
+                return stored.error;
+            }
+            if (auto kept = keep_rejected(parsed.rejected); !kept) {
+                return kept.error;
+            }
+            return store_counts{*stored.value, 0};
+        });
+        failed = !result;
+        if (result) {
+            counts = *result.value;
+        } else {
+            error = result.error;
+        }
+    } else if (iequals(table, "ATTPHOTO")) {
+        auto reply = co_await store_photo(device, request);
+        if (reply.status == 200) {
+            update_record(sn, [&](device_record& r) {
+                r.attphoto_stamp = merge_stamp(r.attphoto_stamp, stamp);
+            });
+            co_await save_device(sn);
+        }
+        co_return reply;
+    } else {
+        auto result = co_await writer_.run(
+            [&] { return store_.store_table_body(sn, table, request.body, received); });
+        failed = !result;
+        if (!result) {
+            error = result.error;
+        } else {
+            counts.stored = 1;
+        }
+    }
+
+    if (failed) {
+        co_return storage_failure(fmt::format("storing {} from {}", table, sn), error);
+    }
+    storage_ok();
+    log_.event("batch",
+               fmt::format("{}, {}, {} stored, {} duplicate, {} rejected{}", escape_for_log(sn),
+                           escape_for_log(table), counts.stored, counts.duplicate, rejected,
+                           quarantined ? " (quarantined: device not approved)" : ""),
+               {{"sn", sn},
+                {"table", table},
+                {"stored", std::to_string(counts.stored)},
+                {"duplicate", std::to_string(counts.duplicate)},
+                {"rejected", std::to_string(rejected)}});
+    co_await save_device(sn);
+    if (iequals(table, "ATTLOG") || iequals(table, "OPERLOG")) {
+        co_return text_response(200, fmt::format("OK:{}", accepted));
+    }
+    co_return text_response(200, "OK");
+}
+
+boost::asio::awaitable<http_response> device_service::store_photo(const device_view& device,
+                                                                  const http_request& request)
+{
+    const auto& sn = device.record.serial_number;
+    auto received = to_instant(request.received_at);
+    auto upload = protocol::parse_photo_upload(request.body);
+    storage_error error;
+    bool ok = false;
+    if (upload) {
+        auto result = co_await writer_.run(
+            [&] { return store_.store_photo(sn, upload->file_name, upload->bytes, received); });
+        ok = static_cast<bool>(result);
+        if (!ok) {
+            error = result.error;
+        }
+    } else {
+        // Not the documented shape: keep the body whole rather than lose it.
+        auto result = co_await writer_.run(
+            [&] { return store_.store_table_body(sn, "ATTPHOTO", request.body, received); });
+        ok = static_cast<bool>(result);
+        if (!ok) {
+            error = result.error;
+        }
+    }
+    if (!ok) {
+        co_return storage_failure(fmt::format("storing a photo from {}", sn), error);
+    }
+    storage_ok();
+    log_.event("photo",
+               fmt::format("{}, photo {}, {} bytes", escape_for_log(sn),
+                           escape_for_log(upload ? upload->file_name : "(unnamed)"),
+                           upload ? upload->bytes.size() : request.body.size()),
+               {{"sn", sn}});
+    co_return text_response(200, "OK");
+}
+
+boost::asio::awaitable<http_response> device_service::poll(const http_request& request,
+                                                           const protocol::iclock_query& query)
+{
+    auto device = touch(query, request);
+    const auto& sn = query.serial_number;
+    if (device.is_new) {
+        log_.event("new_device",
+                   fmt::format("New device {} from {} (first seen polling){}", escape_for_log(sn),
+                               request.remote_address,
+                               device.record.approved ? "" : ", awaiting approval"),
+                   {{"sn", sn}, {"remote", request.remote_address}});
+    }
+    if (!device.record.approved) {
+        if (device.is_new) {
+            co_await save_device(sn);
+        }
+        co_return text_response(200, "OK");
+    }
+
+    auto now = request.received_at;
+    std::optional<std::string> reason;
+    if (device.is_new) {
+        reason = "first contact";
+    }
+    if (query.info && !query.info->empty()) {
+        update_record(sn, [&](device_record& r) {
+            r.info = *query.info;
+            r.info_at = to_instant(now);
+        });
+        if (!reason) {
+            reason = "boot";
+        }
+    }
+    if (!reason) {
+        device_sync_state state;
+        if (device.record.time_sync_sent_at) {
+            state.last_sync = to_seconds(*device.record.time_sync_sent_at);
+        }
+        sync_schedule schedule;
+        schedule.daily_at = device.settings.sync_at.value_or(config_.sync_at);
+        schedule.interval =
+            device.settings.sync_interval ? device.settings.sync_interval : config_.sync_interval;
+        if (auto due = periodic_sync_due(state, schedule, device.zone,
+                                         std::chrono::floor<std::chrono::seconds>(now))) {
+            reason = std::string{describe(*due)};
+        }
+    }
+    if (reason) {
+        co_await queue_time_sync(device, *reason, now);
+        co_await save_device(sn);
+    } else if (device.is_new) {
+        co_await save_device(sn);
+    }
+
+    resend_policy policy;
+    policy.resend_after = config_.command_resend_after;
+    policy.max_attempts = config_.command_max_attempts;
+    auto claimed = co_await writer_.run([&] {
+        return store_.claim_commands(sn, to_instant(clock::now()), policy,
+                                     [](const std::vector<queued_command>& queue) {
+                                         std::vector<protocol::device_command> commands;
+                                         commands.reserve(queue.size());
+                                         for (const auto& c : queue) {
+                                             commands.push_back({c.id, c.text});
+                                         }
+                                         auto batch = protocol::build_command_batch(commands);
+                                         return command_choice{batch.sent_ids, batch.unsendable};
+                                     });
+    });
+    if (!claimed) {
+        // Polls keep working while storage is down: nothing to send is a safe answer.
+        storage_failure("claiming commands", claimed.error);
+        co_return text_response(200, "OK");
+    }
+    storage_ok();
+    if (claimed.value->empty()) {
+        co_return text_response(200, "OK");
+    }
+
+    // The DateTime is the device's local time as the reply is written, rounded to the second.
+    auto send_time = round_to_second(clock::now());
+    auto device_local = device.zone.to_local(send_time);
+    std::string body;
+    for (const auto& command : *claimed.value) {
+        std::string text = command.text;
+        if (is_time_sync(command)) {
+            text = time_sync_command(device.verb, device_local);
+            time_sync_event event;
+            event.serial_number = sn;
+            event.server_utc = send_time;
+            event.zone_name = std::string{device.zone.name()};
+            event.server_local = device_local;
+            event.device_local = device_local;
+            event.sending = text;
+            event.reason =
+                command.kind.substr(std::min(command.kind.size(), time_sync_kind.size() + 2));
+            log_.time_sync(event);
+        }
+        if (!body.empty()) {
+            body += '\n';
+        }
+        body += fmt::format("C:{}:{}", command.id, text);
+    }
+    co_return text_response(200, std::move(body));
+}
+
+boost::asio::awaitable<http_response>
+device_service::command_results(const http_request& request, const protocol::iclock_query& query)
+{
+    touch(query, request);
+    const auto& sn = query.serial_number;
+    auto received = to_instant(request.received_at);
+    auto parsed = protocol::parse_devicecmd(request.body);
+
+    struct outcome {
+        std::vector<result_match> matches;
+        std::vector<queued_command> commands;
+    };
+    auto result = co_await writer_.run([&]() -> storage_result<outcome> {
+        auto matches = store_.record_command_results(sn, parsed.records, received);
+        if (!matches) {
+            return matches.error;
+        }
+        for (const auto& r : parsed.records) {
+            if (!r.info.empty()) {
+                if (auto stored = store_.store_device_options(sn, r.info, received); !stored) {
+                    return stored.error;
+                }
+            }
+        }
+        if (!parsed.rejected.empty()) {
+            if (auto kept = store_.store_rejected_lines(sn, "devicecmd", parsed.rejected, received);
+                !kept) {
+                return kept.error;
+            }
+        }
+        auto commands = store_.list_commands(sn, 200);
+        if (!commands) {
+            return commands.error;
+        }
+        return outcome{std::move(*matches.value), std::move(*commands.value)};
+    });
+    if (!result) {
+        co_return storage_failure(fmt::format("recording command results from {}", sn),
+                                  result.error);
+    }
+    storage_ok();
+
+    bool changed = false;
+    for (std::size_t i = 0; i < parsed.records.size(); ++i) {
+        const auto& r = parsed.records[i];
+        auto command = std::find_if(result.value->commands.begin(), result.value->commands.end(),
+                                    [&](const queued_command& c) { return c.id == r.id; });
+        bool matched =
+            i < result.value->matches.size() && result.value->matches[i] == result_match::matched;
+        if (command == result.value->commands.end() || !matched || !is_time_sync(*command)) {
+            continue;
+        }
+        changed = true;
+        if (r.return_code == 0) {
+            update_record(sn, [&](device_record& rec) {
+                rec.time_sync_confirmed_at = received;
+                rec.time_sync_error.clear();
+            });
+            log_.event("time_sync_confirmed",
+                       fmt::format("\xE2\x9C\x85 Device {} confirmed time sync (command {})",
+                                   escape_for_log(sn), escape_for_log(r.id)),
+                       {{"sn", sn}, {"command_id", r.id}});
+        } else {
+            std::string why = fmt::format("Return={} ({})", r.return_code,
+                                          protocol::describe_return_code(r.return_code));
+            update_record(sn, [&](device_record& rec) { rec.time_sync_error = why; });
+            log_.event("time_sync_failed",
+                       fmt::format("\xE2\x9D\x8C Device {} refused time sync (command {}): {}",
+                                   escape_for_log(sn), escape_for_log(r.id), why),
+                       {{"sn", sn}, {"command_id", r.id}, {"error", why}});
+        }
+    }
+    for (const auto& line : parsed.rejected) {
+        log_.event("rejected_line",
+                   fmt::format("Rejected devicecmd line {} from {}: {}", line.line_number,
+                               escape_for_log(sn), line.reason),
+                   {{"sn", sn}, {"reason", line.reason}});
+    }
+    if (changed) {
+        co_await save_device(sn);
+    }
+    co_return text_response(200, "OK");
+}
+
+http_response device_service::time_reply(const http_request& request,
+                                         const protocol::iclock_query& query, bool sec)
+{
+    auto device = touch(query, request);
+    auto now = round_to_second(clock::now());
+    auto offset = device.zone.utc_offset(now);
+    std::string body =
+        sec ? protocol::render_rtdata_time(now, offset) : protocol::render_p320_time(now, offset);
+    time_sync_event event;
+    event.serial_number = query.serial_number;
+    event.server_utc = now;
+    event.zone_name = std::string{device.zone.name()};
+    event.server_local = device.zone.to_local(now);
+    event.device_local = event.server_local;
+    event.sending = body;
+    log_.time_sync(event);
+    return text_response(200, std::move(body));
+}
+
+http_response device_service::compat_time_reply(const http_request& request,
+                                                const protocol::iclock_query& query,
+                                                const std::string& cmd)
+{
+    auto device = touch(query, request);
+    auto format = protocol::time_format::standard;
+    if (const auto* name = query.find_extra("format")) {
+        auto parsed = protocol::parse_time_format(*name);
+        if (!parsed) {
+            return text_response(400, "unknown format (standard, iso, compact or unix)\n");
+        }
+        format = *parsed;
+    }
+    auto now = round_to_second(clock::now());
+    bool set = iequals(cmd, "settime");
+    std::string body = protocol::render_gettime_reply(now, device.zone.utc_offset(now), format,
+                                                      set ? "SetTime" : "GetTime");
+    time_sync_event event;
+    event.serial_number = query.serial_number;
+    event.server_utc = now;
+    event.zone_name = std::string{device.zone.name()};
+    event.server_local = device.zone.to_local(now);
+    event.device_local = event.server_local;
+    event.sending = fmt::format("{} XML with {} time format", set ? "SetTime" : "GetTime",
+                                protocol::time_format_name(format));
+    log_.time_sync(event);
+    return {200, "application/xml", std::move(body)};
+}
+
+} // namespace adms::server

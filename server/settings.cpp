@@ -1,0 +1,456 @@
+#include "server/settings.hpp"
+
+#include "tz/zone.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <functional>
+#include <thread>
+#include <toml++/toml.h>
+
+namespace adms::server {
+namespace {
+
+// An error message, empty for success.
+using apply_result = std::string;
+
+// One setting: where it comes from and how a text value is applied.
+struct setting_spec {
+    const char* key;  // config file key, and the flag without "--" (with '_' as '-')
+    const char* env;  // environment variable
+    const char* help; // one line
+    std::function<apply_result(settings&, const std::string&)> apply;
+};
+
+std::string flag_of(const setting_spec& spec)
+{
+    std::string flag = std::string{"--"} + spec.key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    return flag;
+}
+
+std::optional<long long> parse_integer(const std::string& text)
+{
+    long long value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+apply_result bad(const char* key, const std::string& value, std::string_view expected)
+{
+    return fmt::format("invalid {} '{}': {}", key, value, expected);
+}
+
+// Applies an integer within [low, high].
+template <class Field>
+auto integer_setting(Field settings::*field, long long low, long long high)
+{
+    return [field, low, high](settings& s, const std::string& value) -> apply_result {
+        auto parsed = parse_integer(value);
+        if (!parsed || *parsed < low || *parsed > high) {
+            return fmt::format("expected a whole number from {} to {}", low, high);
+        }
+        s.*field = static_cast<Field>(*parsed);
+        return {};
+    };
+}
+
+bool valid_listen(const std::string& value)
+{
+    auto colon = value.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+        return false;
+    }
+    auto port = parse_integer(value.substr(colon + 1));
+    return port && *port >= 0 && *port <= 65535;
+}
+
+const std::vector<setting_spec>& specs()
+{
+    static const std::vector<setting_spec> all{
+        {"listen", "ADMS_LISTEN", "address:port to serve devices on (port 0 picks a free port)",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (!valid_listen(v)) {
+                 return "expected ADDRESS:PORT, e.g. 0.0.0.0:8080";
+             }
+             s.listen = v;
+             return {};
+         }},
+        {"data_dir", "ADMS_DATA_DIR", "directory of the SQLite database (created if missing)",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (v.empty()) {
+                 return "expected a directory";
+             }
+             s.data_dir = v;
+             return {};
+         }},
+        {"time_zone", "ADMS_TIME_ZONE",
+         "IANA zone of the devices (default: TZ, else /etc/localtime, else UTC)",
+         [](settings& s, const std::string& v) -> apply_result {
+             s.time_zone = v;
+             return {};
+         }},
+        {"threads", "ADMS_THREADS", "I/O threads (0 = one per core)",
+         integer_setting(&settings::threads, 0, 256)},
+        {"log_format", "ADMS_LOG_FORMAT", "django (default) or json",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (v != "django" && v != "json") {
+                 return "expected django or json";
+             }
+             s.log_format = v;
+             return {};
+         }},
+        {"admission", "ADMS_ADMISSION",
+         "open (new devices are registered) or approval (unknown devices are refused, their "
+         "uploads quarantined)",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (v != "open" && v != "approval") {
+                 return "expected open or approval";
+             }
+             s.approval_required = v == "approval";
+             return {};
+         }},
+        {"max_body_bytes", "ADMS_MAX_BODY_BYTES", "largest request body accepted (413 above)",
+         integer_setting(&settings::max_body_bytes, 1024, 1LL << 30)},
+        {"read_timeout", "ADMS_READ_TIMEOUT", "deadline to read one request, e.g. 30s",
+         [](settings& s, const std::string& v) -> apply_result {
+             auto d = parse_duration(v);
+             if (!d || *d < std::chrono::seconds{1}) {
+                 return "expected a duration such as 30s";
+             }
+             s.read_timeout = *d;
+             return {};
+         }},
+        {"poll_delay", "ADMS_POLL_DELAY", "Delay= sent to devices: seconds between polls",
+         integer_setting(&settings::poll_delay, 1, 3600)},
+        {"error_delay", "ADMS_ERROR_DELAY", "ErrorDelay= sent to devices: retry after an error",
+         integer_setting(&settings::error_delay, 1, 3600)},
+        {"time_dialect", "ADMS_TIME_DIALECT",
+         "att (SET OPTIONS DateTime=) or att-singular (SET OPTION DateTime=)",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (v == "att") {
+                 s.dialect = time_dialect::att;
+             } else if (v == "att-singular") {
+                 s.dialect = time_dialect::att_singular;
+             } else {
+                 return "expected att or att-singular";
+             }
+             return {};
+         }},
+        {"sync_at", "ADMS_SYNC_AT", "daily time sync, local HH:MM",
+         [](settings& s, const std::string& v) -> apply_result {
+             auto t = parse_time_of_day(v);
+             if (!t) {
+                 return "expected HH:MM";
+             }
+             s.sync_at = *t;
+             return {};
+         }},
+        {"sync_interval", "ADMS_SYNC_INTERVAL",
+         "extra periodic time sync, e.g. 6h (off by default)",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (v == "off" || v.empty()) {
+                 s.sync_interval.reset();
+                 return {};
+             }
+             auto d = parse_duration(v);
+             if (!d || *d < std::chrono::minutes{1}) {
+                 return "expected a duration of at least 1m, e.g. 6h, or off";
+             }
+             s.sync_interval = std::chrono::duration_cast<std::chrono::minutes>(*d);
+             return {};
+         }},
+        {"command_resend_after", "ADMS_COMMAND_RESEND_AFTER",
+         "re-send a command not answered after this long, e.g. 60s",
+         [](settings& s, const std::string& v) -> apply_result {
+             auto d = parse_duration(v);
+             if (!d || *d < std::chrono::seconds{1}) {
+                 return "expected a duration such as 60s";
+             }
+             s.command_resend_after = *d;
+             return {};
+         }},
+        {"command_max_attempts", "ADMS_COMMAND_MAX_ATTEMPTS",
+         "sends of one command before it expires",
+         integer_setting(&settings::command_max_attempts, 1, 100)},
+    };
+    return all;
+}
+
+// The host's zone name from /etc/localtime (a link into a zoneinfo tree) or /etc/timezone.
+std::string host_zone_name()
+{
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink("/etc/localtime", ec);
+    if (!ec) {
+        auto text = target.string();
+        if (auto at = text.find("zoneinfo/"); at != std::string::npos) {
+            return text.substr(at + 9);
+        }
+    }
+    return {};
+}
+
+std::string text_of(const toml::node& node)
+{
+    if (auto s = node.value<std::string>()) {
+        return *s;
+    }
+    if (auto i = node.value<long long>()) {
+        return std::to_string(*i);
+    }
+    if (auto b = node.value<bool>()) {
+        return *b ? "true" : "false";
+    }
+    return {};
+}
+
+// Reads the [devices.<SN>] tables.
+apply_result apply_devices(settings& s, const toml::table& devices)
+{
+    for (const auto& [sn_key, node] : devices) {
+        std::string sn{sn_key.str()};
+        const auto* table = node.as_table();
+        if (table == nullptr) {
+            return fmt::format("invalid devices.{}: expected a table", sn);
+        }
+        device_settings device;
+        for (const auto& [key_node, value_node] : *table) {
+            std::string key{key_node.str()};
+            std::string value = text_of(value_node);
+            std::string where = fmt::format("devices.{}.{}", sn, key);
+            if (key == "alias") {
+                device.alias = value;
+            } else if (key == "time_zone") {
+                if (!tz::locate_zone(value)) {
+                    return fmt::format("invalid {} '{}': unknown time zone", where, value);
+                }
+                device.time_zone = value;
+            } else if (key == "time_dialect") {
+                if (value == "att") {
+                    device.dialect = time_dialect::att;
+                } else if (value == "att-singular") {
+                    device.dialect = time_dialect::att_singular;
+                } else {
+                    return fmt::format("invalid {} '{}': expected att or att-singular", where,
+                                       value);
+                }
+            } else if (key == "sync_at") {
+                device.sync_at = parse_time_of_day(value);
+                if (!device.sync_at) {
+                    return fmt::format("invalid {} '{}': expected HH:MM", where, value);
+                }
+            } else if (key == "sync_interval") {
+                auto d = parse_duration(value);
+                if (!d || *d < std::chrono::minutes{1}) {
+                    return fmt::format("invalid {} '{}': expected a duration such as 6h", where,
+                                       value);
+                }
+                device.sync_interval = std::chrono::duration_cast<std::chrono::minutes>(*d);
+            } else {
+                return fmt::format("unknown setting {}", where);
+            }
+        }
+        s.devices[sn] = std::move(device);
+    }
+    return {};
+}
+
+apply_result apply_file(settings& s, const std::string& path)
+{
+    toml::table file;
+    try {
+        file = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+        return fmt::format("invalid config file '{}': {} (line {})", path, e.description(),
+                           e.source().begin.line);
+    }
+    for (const auto& [key_node, node] : file) {
+        std::string key{key_node.str()};
+        if (key == "devices") {
+            if (const auto* devices = node.as_table()) {
+                if (auto error = apply_devices(s, *devices); !error.empty()) {
+                    return error;
+                }
+                continue;
+            }
+            return "invalid devices: expected a table of [devices.<SN>]";
+        }
+        auto spec = std::find_if(specs().begin(), specs().end(),
+                                 [&](const setting_spec& sp) { return key == sp.key; });
+        if (spec == specs().end()) {
+            return fmt::format("unknown setting '{}' in config file '{}'", key, path);
+        }
+        std::string value = text_of(node);
+        if (auto error = spec->apply(s, value); !error.empty()) {
+            return bad(spec->key, value, error);
+        }
+    }
+    return {};
+}
+
+} // namespace
+
+std::optional<std::chrono::minutes> parse_time_of_day(const std::string& text)
+{
+    if (text.size() != 5 || text[2] != ':') {
+        return std::nullopt;
+    }
+    auto hours = parse_integer(text.substr(0, 2));
+    auto minutes = parse_integer(text.substr(3, 2));
+    if (!hours || !minutes || *hours < 0 || *hours > 23 || *minutes < 0 || *minutes > 59) {
+        return std::nullopt;
+    }
+    return std::chrono::minutes{*hours * 60 + *minutes};
+}
+
+std::optional<std::chrono::seconds> parse_duration(const std::string& text)
+{
+    if (text.empty()) {
+        return std::nullopt;
+    }
+    long long unit = 1;
+    std::string number = text;
+    switch (text.back()) {
+    case 's':
+        number.pop_back();
+        break;
+    case 'm':
+        unit = 60;
+        number.pop_back();
+        break;
+    case 'h':
+        unit = 3600;
+        number.pop_back();
+        break;
+    case 'd':
+        unit = 86400;
+        number.pop_back();
+        break;
+    default:
+        break;
+    }
+    auto value = parse_integer(number);
+    if (!value || *value < 0 || *value > 366LL * 86400 / unit) {
+        return std::nullopt;
+    }
+    return std::chrono::seconds{*value * unit};
+}
+
+std::string settings_help()
+{
+    std::string text =
+        "usage: admsd [--config FILE] [--SETTING VALUE]... | --help | --version\n"
+        "ADMS/iclock push server for ZKTeco terminals.\n\n"
+        "Each setting is a flag, an environment variable and a config file key;\n"
+        "flags beat the environment, which beats the file (--config / ADMS_CONFIG).\n\n";
+    for (const auto& spec : specs()) {
+        text += fmt::format("  {:<26} {:<28} {}\n", flag_of(spec), spec.env, spec.help);
+    }
+    text += "\nPer-device settings live in the config file, e.g.\n"
+            "  [devices.RKQ4243400358]\n"
+            "  alias = \"principal\"\n  time_zone = \"Asia/Riyadh\"\n  sync_interval = \"6h\"\n";
+    return text;
+}
+
+settings_load load_settings(const std::vector<std::string>& args,
+                            const std::map<std::string, std::string>& environment)
+{
+    settings_load result;
+    // Flags first, to find --help/--version/--config; applied last.
+    std::vector<std::pair<const setting_spec*, std::string>> flags;
+    std::optional<std::string> config_path;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string arg = args[i];
+        if (arg == "--help" || arg == "-h") {
+            result.show_help = true;
+            return result;
+        }
+        if (arg == "--version") {
+            result.show_version = true;
+            return result;
+        }
+        std::string name = arg;
+        std::optional<std::string> value;
+        if (auto eq = arg.find('='); eq != std::string::npos) {
+            name = arg.substr(0, eq);
+            value = arg.substr(eq + 1);
+        }
+        if (!value) {
+            if (i + 1 >= args.size()) {
+                result.error = fmt::format("missing value after {}", name);
+                return result;
+            }
+            value = args[++i];
+        }
+        if (name == "--config") {
+            config_path = *value;
+            continue;
+        }
+        auto spec = std::find_if(specs().begin(), specs().end(),
+                                 [&](const setting_spec& sp) { return flag_of(sp) == name; });
+        if (spec == specs().end()) {
+            result.error = fmt::format("unknown option '{}' (try --help)", name);
+            return result;
+        }
+        flags.emplace_back(&*spec, *value);
+    }
+
+    settings s;
+    auto env = [&](const char* name) -> const std::string* {
+        auto it = environment.find(name);
+        return it == environment.end() ? nullptr : &it->second;
+    };
+    if (!config_path) {
+        if (const auto* path = env("ADMS_CONFIG")) {
+            config_path = *path;
+        }
+    }
+    if (config_path) {
+        if (auto error = apply_file(s, *config_path); !error.empty()) {
+            result.error = error;
+            return result;
+        }
+    }
+    for (const auto& spec : specs()) {
+        if (const auto* value = env(spec.env)) {
+            if (auto error = spec.apply(s, *value); !error.empty()) {
+                result.error = fmt::format("invalid {} '{}': {}", spec.env, *value, error);
+                return result;
+            }
+        }
+    }
+    for (const auto& [spec, value] : flags) {
+        if (auto error = spec->apply(s, value); !error.empty()) {
+            result.error = fmt::format("invalid {} '{}': {}", flag_of(*spec), value, error);
+            return result;
+        }
+    }
+
+    if (s.time_zone.empty()) {
+        if (const auto* tz_env = env("TZ"); tz_env && !tz_env->empty()) {
+            s.time_zone = tz_env->front() == ':' ? tz_env->substr(1) : *tz_env;
+        } else if (auto host = host_zone_name(); !host.empty()) {
+            s.time_zone = host;
+        } else {
+            s.time_zone = "UTC";
+        }
+    }
+    if (auto lookup = tz::locate_zone(s.time_zone); !lookup) {
+        result.error = fmt::format("invalid time zone '{}': not in the zone database", s.time_zone);
+        return result;
+    }
+    if (s.threads == 0) {
+        s.threads = std::max(1u, std::thread::hardware_concurrency());
+    }
+    result.value = std::move(s);
+    return result;
+}
+
+} // namespace adms::server

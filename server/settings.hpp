@@ -1,0 +1,72 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace adms::server {
+
+// How the clock of one device is set.
+enum class time_dialect {
+    att, // SET OPTIONS DateTime=<ZK local> (the default; also what ZKTeco's own software sends)
+    att_singular, // SET OPTION DateTime=<ZK local>, for firmware that wants the singular verb
+};
+
+// Per-device settings from the config file's [devices.<SN>] tables.
+struct device_settings {
+    std::string alias;     // e.g. "principal": the admin API accepts it instead of the SN
+    std::string time_zone; // IANA name; empty = the server's zone
+    std::optional<time_dialect> dialect;
+    std::optional<std::chrono::minutes> sync_at;       // local time of day of the daily sync
+    std::optional<std::chrono::minutes> sync_interval; // an extra periodic sync
+};
+
+// Every setting of admsd. Flags beat environment variables, which beat the config file, which
+// beats these defaults.
+struct settings {
+    std::string listen = "0.0.0.0:8080";
+    std::string data_dir = "./data";
+    std::string time_zone; // resolved at load: flag, env, file, TZ, /etc/localtime, else UTC
+    unsigned threads = 0;  // 0 = one per core
+    std::string log_format = "django"; // django | json
+    bool approval_required = false;    // admission: open (default) or approval
+    std::size_t max_body_bytes = 8 * 1024 * 1024;
+    std::chrono::seconds read_timeout{30};
+    int poll_delay = 10;  // Delay= in the handshake
+    int error_delay = 30; // ErrorDelay= in the handshake
+    time_dialect dialect = time_dialect::att;
+    std::chrono::minutes sync_at{3 * 60};              // daily sync, local time of day
+    std::optional<std::chrono::minutes> sync_interval; // optional extra sync every N minutes
+    std::chrono::seconds command_resend_after{60};
+    int command_max_attempts = 3;
+    std::map<std::string, device_settings> devices; // by SN
+};
+
+// The result of reading the settings: either settings, or a one-line error naming the setting
+// and the value, or a request to print help/version.
+struct settings_load {
+    std::optional<settings> value;
+    std::string error;
+    bool show_help = false;
+    bool show_version = false;
+};
+
+// Reads flags (`--listen ADDR` or `--listen=ADDR`), environment (`ADMS_LISTEN`, …, through
+// `getenv`) and the TOML file named by `--config`/`ADMS_CONFIG`. Validates each value (the time
+// zone against the zone database) and reports the first bad one.
+settings_load load_settings(const std::vector<std::string>& args,
+                            const std::map<std::string, std::string>& environment);
+
+// The `--help` text, listing every setting with its flag, variable and default.
+std::string settings_help();
+
+// Parses "HH:MM" into minutes after midnight.
+std::optional<std::chrono::minutes> parse_time_of_day(const std::string& text);
+
+// Parses a duration such as "90s", "15m", "6h", "1d" (a bare number is seconds).
+std::optional<std::chrono::seconds> parse_duration(const std::string& text);
+
+} // namespace adms::server

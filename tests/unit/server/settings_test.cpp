@@ -1,0 +1,132 @@
+#include "server/settings.hpp"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+using namespace std::chrono;
+using adms::server::load_settings;
+using adms::server::parse_duration;
+using adms::server::parse_time_of_day;
+using adms::server::time_dialect;
+
+namespace {
+
+// Writes a config file for one test and removes it afterwards.
+struct config_file {
+    std::filesystem::path path;
+    explicit config_file(const std::string& text)
+    {
+        static int counter = 0;
+        path = std::filesystem::temp_directory_path() /
+               fmt::format("admsd-settings-{}-{}.toml", ::getpid(), counter++);
+        std::ofstream{path} << text;
+    }
+    ~config_file() { std::filesystem::remove(path); }
+};
+
+} // namespace
+
+TEST_CASE("Defaults apply when nothing is set, with the zone from TZ", "[settings]")
+{
+    auto loaded = load_settings({}, {{"TZ", ":Asia/Riyadh"}});
+    REQUIRE(loaded.value);
+    CHECK(loaded.value->listen == "0.0.0.0:8080");
+    CHECK(loaded.value->data_dir == "./data");
+    CHECK(loaded.value->time_zone == "Asia/Riyadh");
+    CHECK(loaded.value->log_format == "django");
+    CHECK_FALSE(loaded.value->approval_required);
+    CHECK(loaded.value->sync_at == 3h);
+    CHECK(loaded.value->threads >= 1);
+}
+
+TEST_CASE("Flags beat the environment, which beats the config file", "[settings]")
+{
+    config_file file{"listen = \"127.0.0.1:1000\"\ntime_zone = \"Asia/Kolkata\"\n"
+                     "poll_delay = 20\nadmission = \"approval\"\n"};
+    std::map<std::string, std::string> env{{"ADMS_LISTEN", "127.0.0.1:2000"},
+                                           {"ADMS_CONFIG", file.path.string()}};
+    auto from_env = load_settings({}, env);
+    REQUIRE(from_env.value);
+    CHECK(from_env.value->listen == "127.0.0.1:2000");
+    CHECK(from_env.value->time_zone == "Asia/Kolkata");
+    CHECK(from_env.value->poll_delay == 20);
+    CHECK(from_env.value->approval_required);
+
+    auto from_flag = load_settings({"--listen", "127.0.0.1:3000", "--poll-delay=5"}, env);
+    REQUIRE(from_flag.value);
+    CHECK(from_flag.value->listen == "127.0.0.1:3000");
+    CHECK(from_flag.value->poll_delay == 5);
+}
+
+TEST_CASE("Per-device settings come from [devices.<SN>] tables", "[settings]")
+{
+    config_file file{"time_zone = \"UTC\"\n"
+                     "[devices.RKQ4243400358]\nalias = \"principal\"\n"
+                     "time_zone = \"Asia/Riyadh\"\ntime_dialect = \"att-singular\"\n"
+                     "sync_at = \"02:30\"\nsync_interval = \"6h\"\n"};
+    auto loaded = load_settings({"--config", file.path.string()}, {});
+    REQUIRE(loaded.value);
+    const auto& device = loaded.value->devices.at("RKQ4243400358");
+    CHECK(device.alias == "principal");
+    CHECK(device.time_zone == "Asia/Riyadh");
+    CHECK(device.dialect == time_dialect::att_singular);
+    CHECK(device.sync_at == 2h + 30min);
+    CHECK(device.sync_interval == 6h);
+}
+
+TEST_CASE("A bad value stops loading with one line naming the setting and the value", "[settings]")
+{
+    CHECK(load_settings({"--time-zone", "Mars/Base"}, {}).error ==
+          "invalid time zone 'Mars/Base': not in the zone database");
+    CHECK(load_settings({}, {{"ADMS_TIME_ZONE", "Nowhere"}}).error ==
+          "invalid time zone 'Nowhere': not in the zone database");
+    CHECK(load_settings({"--listen", "8080"}, {}).error ==
+          "invalid --listen '8080': expected ADDRESS:PORT, e.g. 0.0.0.0:8080");
+    CHECK(load_settings({}, {{"ADMS_LOG_FORMAT", "xml"}}).error ==
+          "invalid ADMS_LOG_FORMAT 'xml': expected django or json");
+    CHECK(load_settings({"--threads", "-1"}, {}).error ==
+          "invalid --threads '-1': expected a whole number from 0 to 256");
+    CHECK(load_settings({"--bogus", "1"}, {}).error == "unknown option '--bogus' (try --help)");
+    CHECK(load_settings({"--listen"}, {}).error == "missing value after --listen");
+
+    config_file bad_zone{"[devices.A1]\ntime_zone = \"Asia/Atlantis\"\n"};
+    CHECK(load_settings({"--config", bad_zone.path.string()}, {}).error ==
+          "invalid devices.A1.time_zone 'Asia/Atlantis': unknown time zone");
+    config_file unknown_key{"colour = \"blue\"\n"};
+    CHECK(load_settings({"--config", unknown_key.path.string()}, {})
+              .error.find("unknown setting 'colour'") == 0);
+    config_file broken{"listen = \n"};
+    CHECK(load_settings({"--config", broken.path.string()}, {}).error.find("invalid config file") ==
+          0);
+    CHECK(load_settings({"--config", "/nonexistent/admsd.toml"}, {})
+              .error.find("invalid config file '/nonexistent/admsd.toml'") == 0);
+}
+
+TEST_CASE("--help and --version are recognised anywhere", "[settings]")
+{
+    CHECK(load_settings({"--listen", "1.2.3.4:5", "--help"}, {}).show_help);
+    CHECK(load_settings({"--version"}, {}).show_version);
+}
+
+TEST_CASE("Durations and times of day parse strictly", "[settings]")
+{
+    CHECK(parse_duration("90s") == 90s);
+    CHECK(parse_duration("90") == 90s);
+    CHECK(parse_duration("15m") == 15min);
+    CHECK(parse_duration("6h") == 6h);
+    CHECK(parse_duration("1d") == 24h);
+    CHECK_FALSE(parse_duration(""));
+    CHECK_FALSE(parse_duration("h"));
+    CHECK_FALSE(parse_duration("-5s"));
+    CHECK_FALSE(parse_duration("5 h"));
+    CHECK_FALSE(parse_duration("9999999d"));
+    CHECK(parse_time_of_day("03:00") == 3h);
+    CHECK(parse_time_of_day("23:59") == 23h + 59min);
+    CHECK_FALSE(parse_time_of_day("24:00"));
+    CHECK_FALSE(parse_time_of_day("3:00"));
+    CHECK_FALSE(parse_time_of_day("03:60"));
+}

@@ -1,0 +1,990 @@
+#include "protocol/civil_time.hpp"
+#include "protocol/command.hpp"
+#include "protocol/operlog.hpp"
+#include "server/sqlite_storage.hpp"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <unistd.h>
+
+using namespace adms::server;
+using namespace std::chrono_literals;
+namespace protocol = adms::protocol;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh directory under the system temp dir, removed with everything in it at scope exit.
+struct temp_dir {
+    fs::path path;
+    temp_dir()
+    {
+        std::random_device rd;
+        path = fs::temp_directory_path() / fmt::format("adms-storage-test-{}-{:016x}", ::getpid(),
+                                                       (std::uint64_t{rd()} << 32) | rd());
+        fs::create_directories(path);
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    ~temp_dir()
+    {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    fs::path db() const { return path / "admsd.sqlite3"; }
+};
+
+std::unique_ptr<sqlite_storage> open_store(const fs::path& file, sqlite_open_options options = {})
+{
+    auto opened = sqlite_storage::open(file, options);
+    INFO(opened.error.message);
+    REQUIRE(opened);
+    return std::move(*opened.value);
+}
+
+instant at(std::int64_t seconds)
+{
+    return instant{std::chrono::seconds{seconds}};
+}
+
+punch_input punch(std::string pin, std::string_view time, int status = 0, int verify = 1)
+{
+    punch_input p;
+    p.record.pin = std::move(pin);
+    p.record.time = protocol::parse_civil_time(time).value();
+    p.record.status = status;
+    p.record.verify = verify;
+    p.raw_line = fmt::format("{}\t{}\t{}\t{}\t", p.record.pin, time, status, verify);
+    return p;
+}
+
+// Chooses every offered command, in queue order.
+command_choice choose_all(const std::vector<queued_command>& offered)
+{
+    command_choice choice;
+    for (const auto& c : offered) {
+        choice.send.push_back(c.id);
+    }
+    return choice;
+}
+
+std::vector<std::string> ids_of(const std::vector<queued_command>& commands)
+{
+    std::vector<std::string> ids;
+    for (const auto& c : commands) {
+        ids.push_back(c.id);
+    }
+    return ids;
+}
+
+// A second, raw connection to the same file, for what the storage API does not expose.
+struct raw_connection {
+    sqlite3* db = nullptr;
+    explicit raw_connection(const fs::path& file)
+    {
+        REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    }
+    raw_connection(const raw_connection&) = delete;
+    raw_connection& operator=(const raw_connection&) = delete;
+    ~raw_connection() { sqlite3_close(db); }
+    void exec(const char* sql) { REQUIRE(sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == 0); }
+    std::string text(const char* sql)
+    {
+        sqlite3_stmt* s = nullptr;
+        REQUIRE(sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK);
+        std::string out;
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+        }
+        sqlite3_finalize(s);
+        return out;
+    }
+};
+
+const resend_policy policy{60s, 3};
+
+} // namespace
+
+TEST_CASE("A new database file gets the current schema version and the WAL journal", "[storage]")
+{
+    temp_dir dir;
+    {
+        auto store = open_store(dir.db());
+        REQUIRE(store->close());
+    }
+    REQUIRE(fs::exists(dir.db()));
+    raw_connection raw{dir.db()};
+    CHECK(raw.text("PRAGMA user_version") == std::to_string(sqlite_storage::schema_version));
+    CHECK(raw.text("PRAGMA journal_mode") == "wal");
+    CHECK(raw.text("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'punch'") ==
+          "1");
+}
+
+TEST_CASE("Re-opening a database keeps devices, punches and commands", "[storage]")
+{
+    temp_dir dir;
+    std::string command_id;
+    {
+        auto store = open_store(dir.db());
+        device_record d;
+        d.serial_number = "A1";
+        d.first_seen = at(100);
+        d.last_seen = at(200);
+        d.attlog_stamp = "9999";
+        REQUIRE(store->upsert_device(d));
+        std::vector<punch_input> punches{punch("1", "2025-03-01 08:00:00")};
+        REQUIRE(store->store_punches("A1", punches, at(200), false));
+        auto id = store->enqueue_command("A1", "INFO", "admin", at(200));
+        REQUIRE(id);
+        command_id = *id.value;
+        REQUIRE(store->close());
+    }
+    auto store = open_store(dir.db());
+    auto device = store->load_device("A1");
+    REQUIRE(device);
+    REQUIRE(device.value->has_value());
+    CHECK((*device.value)->attlog_stamp == "9999");
+    CHECK((*device.value)->first_seen == at(100));
+    auto punches = store->list_punches({});
+    REQUIRE(punches);
+    REQUIRE(punches.value->size() == 1);
+    CHECK(punches.value->front().pin == "1");
+    auto commands = store->list_commands("A1");
+    REQUIRE(commands);
+    REQUIRE(commands.value->size() == 1);
+    CHECK(commands.value->front().id == command_id);
+    CHECK(commands.value->front().state == command_state::queued);
+
+    SECTION("and a re-sent batch after re-opening is still a duplicate")
+    {
+        std::vector<punch_input> again{punch("1", "2025-03-01 08:00:00")};
+        auto counts = store->store_punches("A1", again, at(300), false);
+        REQUIRE(counts);
+        CHECK(*counts.value == store_counts{0, 1});
+    }
+    SECTION("and command ids are never reused")
+    {
+        auto id = store->enqueue_command("A1", "CHECK", "admin", at(300));
+        REQUIRE(id);
+        CHECK(*id.value != command_id);
+        CHECK(std::stoll(*id.value) > std::stoll(command_id));
+    }
+}
+
+TEST_CASE("A database written by a newer build is refused as a value", "[storage]")
+{
+    temp_dir dir;
+    REQUIRE(open_store(dir.db())->close());
+    {
+        raw_connection raw{dir.db()};
+        raw.exec("PRAGMA user_version = 99");
+    }
+    auto opened = sqlite_storage::open(dir.db());
+    REQUIRE_FALSE(opened);
+    CHECK_THAT(opened.error.message, Catch::Contains("newer"));
+}
+
+TEST_CASE("A file that is not a database is refused as a value", "[storage]")
+{
+    temp_dir dir;
+    {
+        std::ofstream out{dir.db(), std::ios::binary};
+        out << std::string(4096, 'x');
+    }
+    auto opened = sqlite_storage::open(dir.db());
+    REQUIRE_FALSE(opened);
+    CHECK_THAT(opened.error.message, Catch::Contains("not a database"));
+}
+
+TEST_CASE("Opening a file in a missing directory is refused as a value", "[storage]")
+{
+    temp_dir dir;
+    auto opened = sqlite_storage::open(dir.path / "missing" / "admsd.sqlite3");
+    REQUIRE_FALSE(opened);
+    CHECK_THAT(opened.error.message, Catch::Contains("missing"));
+}
+
+TEST_CASE("A batch stored twice is all duplicates the second time", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    std::vector<punch_input> batch{punch("1", "2025-03-01 08:00:00"),
+                                   punch("2", "2025-03-01 08:00:05"),
+                                   punch("007", "2025-03-01 08:01:00")};
+    auto first = store->store_punches("A1", batch, at(1), false);
+    REQUIRE(first);
+    CHECK(*first.value == store_counts{3, 0});
+    auto second = store->store_punches("A1", batch, at(2), false);
+    REQUIRE(second);
+    CHECK(*second.value == store_counts{0, 3});
+
+    SECTION("a duplicate inside one batch counts as a duplicate")
+    {
+        std::vector<punch_input> repeated{punch("9", "2025-03-02 08:00:00"),
+                                          punch("9", "2025-03-02 08:00:00")};
+        auto counts = store->store_punches("A1", repeated, at(3), false);
+        REQUIRE(counts);
+        CHECK(*counts.value == store_counts{1, 1});
+    }
+    SECTION("a mixed batch counts only the new punches as stored")
+    {
+        std::vector<punch_input> mixed{batch[0], punch("3", "2025-03-01 09:00:00")};
+        auto counts = store->store_punches("A1", mixed, at(3), false);
+        REQUIRE(counts);
+        CHECK(*counts.value == store_counts{1, 1});
+    }
+    SECTION("the same punch from another device is a different punch")
+    {
+        auto counts = store->store_punches("B2", batch, at(3), false);
+        REQUIRE(counts);
+        CHECK(*counts.value == store_counts{3, 0});
+    }
+    SECTION("the stored rows keep the first arrival")
+    {
+        auto all = store->list_punches({});
+        REQUIRE(all);
+        REQUIRE(all.value->size() == 3);
+        for (const auto& p : *all.value) {
+            CHECK(p.received_at == at(1));
+        }
+    }
+}
+
+TEST_CASE("The same PIN and time with another status or verify is a different punch", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    std::vector<punch_input> batch{
+        punch("1", "2025-03-01 08:00:00", 0, 1), punch("1", "2025-03-01 08:00:00", 1, 1),
+        punch("1", "2025-03-01 08:00:00", 0, 15), punch("01", "2025-03-01 08:00:00", 0, 1),
+        punch("1", "2025-03-01 08:00:01", 0, 1)};
+    auto counts = store->store_punches("A1", batch, at(1), false);
+    REQUIRE(counts);
+    CHECK(*counts.value == store_counts{5, 0});
+}
+
+TEST_CASE("A punch keeps its local time, UTC instant, fields and raw line as given", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    auto p = punch("00042", "2025-10-26 02:30:00", 255, 15);
+    p.record.work_code = "W7";
+    p.record.sequence = std::numeric_limits<std::uint64_t>::max();
+    p.utc = std::chrono::sys_seconds{1761442200s};
+    p.raw_line = "00042\t2025-10-26 02:30:00\t255\t15\tW7\t0\t0\t0\t0\t0\t18446744073709551615";
+    auto no_utc = punch("5", "2025-03-30 02:30:00");
+    std::vector<punch_input> batch{p, no_utc};
+    REQUIRE(store->store_punches("A1", batch, instant{1'700'000'000'123ms}, true));
+
+    auto all = store->list_punches({});
+    REQUIRE(all);
+    REQUIRE(all.value->size() == 2);
+    const auto& got = all.value->at(0);
+    CHECK(got.id > 0);
+    CHECK(got.serial_number == "A1");
+    CHECK(got.pin == "00042");
+    CHECK(got.local_time == "2025-10-26 02:30:00");
+    CHECK(got.utc == std::chrono::sys_seconds{1761442200s});
+    CHECK(got.status == 255);
+    CHECK(got.verify == 15);
+    CHECK(got.work_code == "W7");
+    CHECK(got.sequence == std::numeric_limits<std::uint64_t>::max());
+    CHECK(got.raw_line == p.raw_line);
+    CHECK(got.received_at == instant{1'700'000'000'123ms});
+    CHECK(got.quarantined);
+    const auto& second = all.value->at(1);
+    CHECK_FALSE(second.utc);
+    CHECK_FALSE(second.sequence);
+    CHECK(second.work_code.empty());
+    CHECK(second.id > got.id);
+}
+
+TEST_CASE("Punches are listed after an id cursor, per device or all, up to a limit", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    std::vector<punch_input> a{punch("1", "2025-03-01 08:00:00"), punch("2", "2025-03-01 08:00:00"),
+                               punch("3", "2025-03-01 08:00:00")};
+    std::vector<punch_input> b{punch("4", "2025-03-01 08:00:00")};
+    REQUIRE(store->store_punches("A1", a, at(1), false));
+    REQUIRE(store->store_punches("B2", b, at(2), false));
+
+    auto page = store->list_punches({.limit = 2});
+    REQUIRE(page);
+    REQUIRE(page.value->size() == 2);
+    CHECK(page.value->at(0).pin == "1");
+    CHECK(page.value->at(1).pin == "2");
+    auto rest = store->list_punches({.after_id = page.value->back().id});
+    REQUIRE(rest);
+    REQUIRE(rest.value->size() == 2);
+    CHECK(rest.value->at(0).pin == "3");
+    CHECK(rest.value->at(1).pin == "4");
+    auto only_b = store->list_punches({.serial_number = "B2"});
+    REQUIRE(only_b);
+    REQUIRE(only_b.value->size() == 1);
+    CHECK(only_b.value->front().serial_number == "B2");
+    auto none = store->list_punches({.after_id = rest.value->back().id});
+    REQUIRE(none);
+    CHECK(none.value->empty());
+}
+
+TEST_CASE("Quarantined punches are kept and released for one device", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    std::vector<punch_input> batch{punch("1", "2025-03-01 08:00:00"),
+                                   punch("2", "2025-03-01 08:00:00")};
+    REQUIRE(store->store_punches("NEW", batch, at(1), true));
+    REQUIRE(store->store_punches("OTHER", batch, at(1), true));
+    auto released = store->release_quarantine("NEW");
+    REQUIRE(released);
+    CHECK(*released.value == 2);
+    auto all = store->list_punches({});
+    REQUIRE(all);
+    for (const auto& p : *all.value) {
+        CHECK(p.quarantined == (p.serial_number == "OTHER"));
+    }
+    auto again = store->release_quarantine("NEW");
+    REQUIRE(again);
+    CHECK(*again.value == 0);
+}
+
+TEST_CASE("merge_stamp never moves a stamp backwards", "[storage]")
+{
+    using s = std::optional<std::string>;
+    CHECK(merge_stamp(s{"100"}, s{"50"}) == "100");
+    CHECK(merge_stamp(s{"100"}, s{"200"}) == "200");
+    CHECK(merge_stamp(s{"100"}, s{"0100"}) == "100");
+    CHECK(merge_stamp(s{"99"}, s{"100"}) == "100");
+    CHECK(merge_stamp(s{"100"}, s{"0"}) == "100");
+    CHECK(merge_stamp(s{"0"}, s{"100"}) == "100");
+    CHECK(merge_stamp(s{"18446744073709551616"}, s{"18446744073709551615"}) ==
+          "18446744073709551616");
+    CHECK(merge_stamp(s{"999999999999999999999"}, s{"1000000000000000000000"}) ==
+          "1000000000000000000000");
+    CHECK(merge_stamp(s{"100"}, std::nullopt) == "100");
+    CHECK(merge_stamp(s{"100"}, s{""}) == "100");
+    CHECK(merge_stamp(std::nullopt, s{"5"}) == "5");
+    CHECK(merge_stamp(std::nullopt, std::nullopt) == std::nullopt);
+    CHECK(merge_stamp(s{"abc"}, s{"abd"}) == "abd");
+    CHECK(merge_stamp(s{"100"}, s{"x1"}) == "x1");
+}
+
+TEST_CASE("A device's stored stamps never move backwards", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    device_record d;
+    d.serial_number = "A1";
+    d.first_seen = d.last_seen = at(1);
+    d.attlog_stamp = "1000";
+    d.operlog_stamp = "500";
+    d.attphoto_stamp = "7";
+    REQUIRE(store->upsert_device(d));
+
+    d.attlog_stamp = "999";   // older
+    d.operlog_stamp = "501";  // newer
+    d.attphoto_stamp.reset(); // not sent
+    auto stored = store->upsert_device(d);
+    REQUIRE(stored);
+    CHECK(stored.value->attlog_stamp == "1000");
+    CHECK(stored.value->operlog_stamp == "501");
+    CHECK(stored.value->attphoto_stamp == "7");
+
+    d.attlog_stamp = "0";
+    REQUIRE(store->upsert_device(d));
+    auto loaded = store->load_device("A1");
+    REQUIRE(loaded);
+    CHECK((*loaded.value)->attlog_stamp == "1000");
+}
+
+TEST_CASE("Every device field round-trips and the earliest first_seen is kept", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    device_record d;
+    d.serial_number = "CQZ7224460246";
+    d.first_seen = instant{1'700'000'000'001ms};
+    d.last_seen = instant{1'700'000'100'002ms};
+    d.remote_address = "192.0.2.7:51515";
+    d.push_version = "2.4.1";
+    d.language = "69";
+    d.approved = true;
+    d.alias = "front-door";
+    d.zone_override = "Asia/Kolkata";
+    d.dialect = "ATT";
+    d.attlog_stamp = "9999";
+    d.operlog_stamp = "8888";
+    d.attphoto_stamp = "7777";
+    d.full_upload_requested = true;
+    d.info = "Ver 8.0.4.2-20200723,153,316,39279,192.168.1.203,10,-1,0,0,101";
+    d.info_at = instant{1'700'000'050'000ms};
+    d.time_sync_sent_at = instant{1'700'000'060'000ms};
+    d.time_sync_confirmed_at = instant{1'700'000'070'000ms};
+    d.time_sync_error = "Return=-1002 not supported";
+    auto stored = store->upsert_device(d);
+    REQUIRE(stored);
+    CHECK(stored.value->serial_number == d.serial_number);
+    CHECK(stored.value->first_seen == d.first_seen);
+    CHECK(stored.value->last_seen == d.last_seen);
+    CHECK(stored.value->remote_address == d.remote_address);
+    CHECK(stored.value->push_version == d.push_version);
+    CHECK(stored.value->language == d.language);
+    CHECK(stored.value->approved);
+    CHECK(stored.value->alias == d.alias);
+    CHECK(stored.value->zone_override == d.zone_override);
+    CHECK(stored.value->dialect == d.dialect);
+    CHECK(stored.value->attlog_stamp == d.attlog_stamp);
+    CHECK(stored.value->operlog_stamp == d.operlog_stamp);
+    CHECK(stored.value->attphoto_stamp == d.attphoto_stamp);
+    CHECK(stored.value->full_upload_requested);
+    CHECK(stored.value->info == d.info);
+    CHECK(stored.value->info_at == d.info_at);
+    CHECK(stored.value->time_sync_sent_at == d.time_sync_sent_at);
+    CHECK(stored.value->time_sync_confirmed_at == d.time_sync_confirmed_at);
+    CHECK(stored.value->time_sync_error == d.time_sync_error);
+
+    auto later = d;
+    later.first_seen = instant{1'800'000'000'000ms};
+    later.approved = false;
+    later.full_upload_requested = false;
+    later.alias = ""; // empty means unset
+    later.zone_override.reset();
+    later.time_sync_error.clear();
+    REQUIRE(store->upsert_device(later));
+    auto all = store->load_devices();
+    REQUIRE(all);
+    REQUIRE(all.value->size() == 1);
+    const auto& got = all.value->front();
+    CHECK(got.first_seen == d.first_seen);
+    CHECK_FALSE(got.approved);
+    CHECK_FALSE(got.full_upload_requested);
+    CHECK_FALSE(got.alias);
+    CHECK_FALSE(got.zone_override);
+    CHECK(got.time_sync_error.empty());
+
+    auto unknown = store->load_device("NOPE");
+    REQUIRE(unknown);
+    CHECK_FALSE(unknown.value->has_value());
+}
+
+TEST_CASE("An alias another device uses is an error value and changes nothing", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    device_record a;
+    a.serial_number = "A1";
+    a.alias = "lobby";
+    REQUIRE(store->upsert_device(a));
+    device_record b;
+    b.serial_number = "B2";
+    REQUIRE(store->upsert_device(b));
+    REQUIRE(store->upsert_device(b)); // devices without alias do not clash
+    b.alias = "lobby";
+    auto clash = store->upsert_device(b);
+    REQUIRE_FALSE(clash);
+    CHECK_THAT(clash.error.message, Catch::Contains("UNIQUE"));
+    auto loaded = store->load_device("B2");
+    REQUIRE(loaded);
+    CHECK_FALSE((*loaded.value)->alias);
+}
+
+TEST_CASE("Device options are set per key, last value wins, and load with the device", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    std::vector<protocol::key_value> first{{"~DeviceName", "MB460"}, {"FWVersion", "Ver 6.60"}};
+    auto count = store->store_device_options("NEW", first, at(5));
+    REQUIRE(count);
+    CHECK(*count.value == 2);
+    std::vector<protocol::key_value> second{{"FWVersion", "Ver 6.61"}, {"UserCount", "12"}};
+    REQUIRE(store->store_device_options("NEW", second, at(6)));
+
+    auto loaded = store->load_device("NEW");
+    REQUIRE(loaded);
+    REQUIRE(loaded.value->has_value());
+    const auto& d = **loaded.value;
+    CHECK(d.first_seen == at(5)); // the row is created for an unknown device
+    CHECK_FALSE(d.approved);
+    CHECK(d.options == std::vector<protocol::key_value>{{"FWVersion", "Ver 6.61"},
+                                                        {"UserCount", "12"},
+                                                        {"~DeviceName", "MB460"}});
+    auto all = store->load_devices();
+    REQUIRE(all);
+    REQUIRE(all.value->size() == 1);
+    CHECK(all.value->front().options == d.options);
+
+    // upsert_device leaves the options alone.
+    auto row = d;
+    row.options.clear();
+    REQUIRE(store->upsert_device(row));
+    auto again = store->load_device("NEW");
+    REQUIRE(again);
+    CHECK((*again.value)->options.size() == 3);
+}
+
+TEST_CASE("A claimed command is sent once, re-sent after the timeout and expired at the cap",
+          "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    auto id = store->enqueue_command("A1", "SET OPTIONS DateTime=583080894", "time-sync", at(0));
+    REQUIRE(id);
+    CHECK(protocol::is_valid_command_id(*id.value));
+
+    auto first = store->claim_commands("A1", at(10), policy, choose_all);
+    REQUIRE(first);
+    REQUIRE(first.value->size() == 1);
+    CHECK(first.value->front().id == *id.value);
+    CHECK(first.value->front().state == command_state::sent);
+    CHECK(first.value->front().attempts == 1);
+    CHECK(first.value->front().sent_at == at(10));
+    CHECK(first.value->front().kind == "time-sync");
+
+    auto inside = store->claim_commands("A1", at(69), policy, choose_all);
+    REQUIRE(inside);
+    CHECK(inside.value->empty());
+
+    auto second = store->claim_commands("A1", at(70), policy, choose_all);
+    REQUIRE(second);
+    REQUIRE(second.value->size() == 1);
+    CHECK(second.value->front().attempts == 2);
+
+    auto third = store->claim_commands("A1", at(130), policy, choose_all);
+    REQUIRE(third);
+    REQUIRE(third.value->size() == 1);
+    CHECK(third.value->front().attempts == 3);
+
+    // At the cap it stays "sent" while a result may still arrive...
+    auto waiting = store->claim_commands("A1", at(189), policy, choose_all);
+    REQUIRE(waiting);
+    CHECK(waiting.value->empty());
+    auto listed = store->list_commands("A1");
+    REQUIRE(listed);
+    CHECK(listed.value->front().state == command_state::sent);
+
+    // ...and expires once the timeout passes without one.
+    auto after = store->claim_commands("A1", at(190), policy, choose_all);
+    REQUIRE(after);
+    CHECK(after.value->empty());
+    listed = store->list_commands("A1");
+    REQUIRE(listed);
+    REQUIRE(listed.value->size() == 1);
+    CHECK(listed.value->front().state == command_state::expired);
+    CHECK(listed.value->front().attempts == 3);
+}
+
+TEST_CASE("Only the commands the chooser picks go out, in the order it gives", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    std::vector<std::string> ids;
+    for (auto text : {"REBOOT", "INFO", "BAD\nCOMMAND", "CHECK"}) {
+        auto id = store->enqueue_command("A1", text, "admin", at(0));
+        REQUIRE(id);
+        ids.push_back(*id.value);
+    }
+    REQUIRE(store->enqueue_command("B2", "LOG", "admin", at(0)));
+
+    std::vector<std::string> offered_texts;
+    auto claimed = store->claim_commands("A1", at(1), policy, [&](const auto& offered) {
+        for (const auto& c : offered) {
+            offered_texts.push_back(c.text);
+        }
+        // CHECK then REBOOT (last), INFO left for a later poll; an id never offered and a
+        // repeated id are ignored.
+        return command_choice{{ids[3], ids[0], "12345", ids[3]}, {ids[2]}};
+    });
+    REQUIRE(claimed);
+    CHECK(offered_texts == std::vector<std::string>{"REBOOT", "INFO", "BAD\nCOMMAND", "CHECK"});
+    CHECK(ids_of(*claimed.value) == std::vector<std::string>{ids[3], ids[0]});
+
+    auto listed = store->list_commands("A1");
+    REQUIRE(listed);
+    REQUIRE(listed.value->size() == 4);
+    CHECK(listed.value->at(0).state == command_state::sent);
+    CHECK(listed.value->at(1).state == command_state::queued);
+    CHECK(listed.value->at(2).state == command_state::unsendable);
+    CHECK(listed.value->at(3).state == command_state::sent);
+    CHECK(listed.value->at(3).attempts == 1);
+
+    auto next = store->claim_commands("A1", at(2), policy, choose_all);
+    REQUIRE(next);
+    CHECK(ids_of(*next.value) == std::vector<std::string>{ids[1]});
+}
+
+TEST_CASE("A chooser built on build_command_batch claims exactly the reply's commands", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    for (auto text : {"REBOOT", "INFO", "BAD\nCOMMAND", "CHECK"}) {
+        REQUIRE(store->enqueue_command("A1", text, "admin", at(0)));
+    }
+    protocol::command_batch batch;
+    auto claimed = store->claim_commands("A1", at(1), policy, [&](const auto& offered) {
+        std::vector<protocol::device_command> queue;
+        for (const auto& c : offered) {
+            queue.push_back({c.id, c.text});
+        }
+        batch = protocol::build_command_batch(queue);
+        return command_choice{batch.sent_ids, batch.unsendable};
+    });
+    REQUIRE(claimed);
+    CHECK(batch.body == "C:2:INFO\nC:4:CHECK\nC:1:REBOOT");
+    CHECK(ids_of(*claimed.value) == batch.sent_ids);
+    auto next = store->claim_commands("A1", at(2), policy, choose_all);
+    REQUIRE(next);
+    CHECK(next.value->empty()); // all sent, BAD parked as unsendable
+}
+
+TEST_CASE("A chooser that throws leaves every command as it was", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    REQUIRE(store->enqueue_command("A1", "INFO", "admin", at(0)));
+    CHECK_THROWS_AS(store->claim_commands("A1", at(1), policy,
+                                          [](const auto&) -> command_choice {
+                                              throw std::runtime_error{"chooser bug"};
+                                          }),
+                    std::runtime_error);
+    auto listed = store->list_commands("A1");
+    REQUIRE(listed);
+    REQUIRE(listed.value->size() == 1);
+    CHECK(listed.value->front().state == command_state::queued);
+    CHECK(listed.value->front().attempts == 0);
+    // The storage is still usable.
+    auto claimed = store->claim_commands("A1", at(2), policy, choose_all);
+    REQUIRE(claimed);
+    CHECK(claimed.value->size() == 1);
+}
+
+TEST_CASE("Concurrent polls never claim the same command twice", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    constexpr int commands = 40;
+    for (int i = 0; i < commands; ++i) {
+        REQUIRE(store->enqueue_command("A1", fmt::format("INFO {}", i), "admin", at(0)));
+    }
+    std::vector<std::vector<std::string>> got(8);
+    std::atomic<int> errors{0};
+    {
+        std::vector<std::jthread> threads;
+        for (std::size_t t = 0; t < got.size(); ++t) {
+            threads.emplace_back([&, t] {
+                for (int poll = 0; poll < 10; ++poll) {
+                    auto claimed = store->claim_commands("A1", at(1), policy, [](const auto& o) {
+                        command_choice c;
+                        for (std::size_t i = 0; i < std::min<std::size_t>(o.size(), 3); ++i) {
+                            c.send.push_back(o[i].id);
+                        }
+                        return c;
+                    });
+                    if (!claimed) {
+                        ++errors;
+                        continue;
+                    }
+                    for (const auto& c : *claimed.value) {
+                        got[t].push_back(c.id);
+                    }
+                }
+            });
+        }
+    }
+    CHECK(errors == 0);
+    std::multiset<std::string> all;
+    for (const auto& ids : got) {
+        all.insert(ids.begin(), ids.end());
+    }
+    CHECK(all.size() == commands);
+    CHECK(std::set<std::string>(all.begin(), all.end()).size() == commands);
+}
+
+TEST_CASE("Command results are matched by serial number and id", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    auto ok_id = *store->enqueue_command("A1", "INFO", "admin", at(0)).value;
+    auto bad_id = *store->enqueue_command("A1", "USER ADD PIN=1", "admin", at(0)).value;
+    auto other_id = *store->enqueue_command("B2", "CHECK", "admin", at(0)).value;
+    REQUIRE(store->claim_commands("A1", at(1), policy, choose_all));
+
+    std::vector<protocol::command_result> results{
+        {ok_id, 0, "INFO", {{"~DeviceName", "MB460"}, {"UserCount", "12"}}, ""},
+        {bad_id, -1002, "USER", {}, ""},
+        {"999999", 0, "DATA", {}, ""},    // unknown id
+        {other_id, 0, "CHECK", {}, ""},   // another device's command
+        {"0" + ok_id, 0, "INFO", {}, ""}, // not the id that was sent
+        {ok_id, 0, "INFO", {}, ""},       // duplicate
+    };
+    auto matched = store->record_command_results("A1", results, at(2));
+    REQUIRE(matched);
+    CHECK(*matched.value ==
+          std::vector<result_match>{result_match::matched, result_match::matched,
+                                    result_match::unmatched, result_match::unmatched,
+                                    result_match::unmatched, result_match::duplicate});
+
+    auto listed = store->list_commands("A1");
+    REQUIRE(listed);
+    REQUIRE(listed.value->size() == 2);
+    const auto& ok = listed.value->at(0);
+    CHECK(ok.state == command_state::done);
+    CHECK(ok.return_code == 0);
+    CHECK(ok.result_command == "INFO");
+    CHECK(ok.result_info == "~DeviceName=MB460\nUserCount=12");
+    CHECK(ok.result_at == at(2));
+    const auto& bad = listed.value->at(1);
+    CHECK(bad.state == command_state::failed);
+    CHECK(bad.return_code == -1002);
+
+    auto other = store->list_commands("B2");
+    REQUIRE(other);
+    CHECK(other.value->front().state == command_state::queued);
+
+    // Every result is kept in the log, matched or not.
+    auto log = store->list_command_results({.serial_number = "A1"});
+    REQUIRE(log);
+    REQUIRE(log.value->size() == results.size());
+    CHECK(log.value->at(0).result == results[0]);
+    CHECK(log.value->at(0).match == result_match::matched);
+    CHECK(log.value->at(2).result.id == "999999");
+    CHECK(log.value->at(2).match == result_match::unmatched);
+    CHECK(log.value->at(5).match == result_match::duplicate);
+
+    SECTION("a Shell result keeps its content")
+    {
+        auto shell_id = *store->enqueue_command("A1", "SHELL ls", "admin", at(3)).value;
+        std::vector<protocol::command_result> shell{{shell_id, 0, "Shell", {}, "a\n\nb"}};
+        auto r = store->record_command_results("A1", shell, at(4));
+        REQUIRE(r);
+        CHECK(r.value->front() == result_match::matched);
+        auto cmds = store->list_commands("A1");
+        REQUIRE(cmds);
+        CHECK(cmds.value->back().result_content == "a\n\nb");
+        CHECK(cmds.value->back().state == command_state::done);
+    }
+}
+
+TEST_CASE("list_commands returns every pending command and the latest finished ones", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) {
+        ids.push_back(
+            *store->enqueue_command("A1", fmt::format("INFO {}", i), "admin", at(i)).value);
+    }
+    REQUIRE(store->claim_commands("A1", at(10), policy, [&](const auto&) {
+        return command_choice{{ids[0], ids[1], ids[2]}, {}};
+    }));
+    std::vector<protocol::command_result> results{
+        {ids[0], 0, "INFO", {}, ""}, {ids[1], 0, "INFO", {}, ""}, {ids[2], -1, "INFO", {}, ""}};
+    REQUIRE(store->record_command_results("A1", results, at(11)));
+    auto listed = store->list_commands("A1", 2);
+    REQUIRE(listed);
+    CHECK(ids_of(*listed.value) == std::vector<std::string>{ids[1], ids[2], ids[3], ids[4]});
+    auto pending_only = store->list_commands("A1", 0);
+    REQUIRE(pending_only);
+    CHECK(ids_of(*pending_only.value) == std::vector<std::string>{ids[3], ids[4]});
+}
+
+TEST_CASE("Rejected lines round-trip and a re-sent one is a duplicate", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    std::vector<protocol::rejected_line> lines{{3, "garbage\tline", "bad time"},
+                                               {7, "x", "too few fields"}};
+    auto counts = store->store_rejected_lines("A1", "ATTLOG", lines, at(1));
+    REQUIRE(counts);
+    CHECK(*counts.value == store_counts{2, 0});
+    auto again = store->store_rejected_lines("A1", "ATTLOG", lines, at(2));
+    REQUIRE(again);
+    CHECK(*again.value == store_counts{0, 2});
+    auto other_table = store->store_rejected_lines("A1", "OPERLOG", lines, at(2));
+    REQUIRE(other_table);
+    CHECK(*other_table.value == store_counts{2, 0});
+
+    auto listed = store->list_rejected_lines({.serial_number = "A1", .limit = 2});
+    REQUIRE(listed);
+    REQUIRE(listed.value->size() == 2);
+    const auto& r = listed.value->front();
+    CHECK(r.id > 0);
+    CHECK(r.serial_number == "A1");
+    CHECK(r.table == "ATTLOG");
+    CHECK(r.line_number == 3);
+    CHECK(r.text == "garbage\tline");
+    CHECK(r.reason == "bad time");
+    CHECK(r.received_at == at(1));
+}
+
+TEST_CASE("OPERLOG lines round-trip, USER lines become users and templates are kept raw",
+          "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    auto parsed = protocol::parse_operlog("OPLOG 4\t0\t2025-03-01 08:00:00\t1\t2\t\t0\n"
+                                          "USER PIN=7\tName=Ann\tPri=14\tPasswd=\tCard=123\tGrp=1\t"
+                                          "TZ=0000000000000000\tVerify=0\tViceCard=\n"
+                                          "FP PIN=7\tFID=6\tSize=8\tValid=1\tTMP=QUJDRA==\n"
+                                          "WEIRD something\n");
+    REQUIRE(parsed.rejected.empty());
+    REQUIRE(parsed.records.size() == 4);
+    auto counts = store->store_operlog("A1", parsed.records, at(1));
+    REQUIRE(counts);
+    CHECK(*counts.value == store_counts{4, 0});
+    auto again = store->store_operlog("A1", parsed.records, at(2));
+    REQUIRE(again);
+    CHECK(*again.value == store_counts{0, 4});
+
+    auto lines = store->list_operlog({.serial_number = "A1"});
+    REQUIRE(lines);
+    REQUIRE(lines.value->size() == 4);
+    for (std::size_t i = 0; i < 4; ++i) {
+        CHECK(lines.value->at(i).tag == parsed.records[i].tag);
+        CHECK(lines.value->at(i).raw == parsed.records[i].raw);
+        CHECK(lines.value->at(i).oplog == parsed.records[i].oplog);
+        CHECK(lines.value->at(i).received_at == at(1));
+    }
+    CHECK(lines.value->at(0).oplog.has_value());
+    CHECK_FALSE(lines.value->at(0).pin);
+    CHECK(lines.value->at(1).pin == "7");
+    CHECK(lines.value->at(2).pin == "7");
+    CHECK(lines.value->at(2).tag == "FP");
+    CHECK_FALSE(lines.value->at(3).pin);
+
+    auto users = store->list_users("A1");
+    REQUIRE(users);
+    REQUIRE(users.value->size() == 1);
+    const auto& u = users.value->front();
+    CHECK(u.user == protocol::to_user_info(parsed.records[1]).value());
+    CHECK(u.raw == parsed.records[1].raw);
+    CHECK(u.updated_at == at(2)); // the last USER line received wins
+
+    SECTION("a changed USER line updates the user")
+    {
+        auto changed = protocol::parse_operlog("USER PIN=7\tName=Anne\tPri=0\n"
+                                               "USER PIN=8\tName=Bob\n");
+        REQUIRE(store->store_operlog("A1", changed.records, at(3)));
+        auto now = store->list_users("A1");
+        REQUIRE(now);
+        REQUIRE(now.value->size() == 2);
+        CHECK(now.value->at(0).user.name == "Anne");
+        CHECK(now.value->at(0).user.privilege == 0);
+        CHECK_FALSE(now.value->at(0).user.verify);
+        CHECK(now.value->at(1).user.pin == "8");
+    }
+}
+
+TEST_CASE("Unknown table bodies and photos round-trip byte for byte", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    const std::string body{"BIODATA Pin=1\tNo=0\0\xff\xfe\r\n", 22};
+    auto id = store->store_table_body("A1", "BIODATA", body, at(1));
+    REQUIRE(id);
+    auto empty_id = store->store_table_body("A1", "rtstate", "", at(2));
+    REQUIRE(empty_id);
+    CHECK(*empty_id.value > *id.value);
+    auto bodies = store->list_table_bodies({});
+    REQUIRE(bodies);
+    REQUIRE(bodies.value->size() == 2);
+    CHECK(bodies.value->at(0).id == *id.value);
+    CHECK(bodies.value->at(0).table == "BIODATA");
+    CHECK(bodies.value->at(0).body == body);
+    CHECK(bodies.value->at(0).received_at == at(1));
+    CHECK(bodies.value->at(1).body.empty());
+
+    const std::string jpeg{"\xff\xd8\xff\xe0\0\x10JFIF\0\xff\xd9", 14};
+    auto photo = store->store_photo("A1", "20250301080000-7.jpg", jpeg, at(3));
+    REQUIRE(photo);
+    CHECK(*photo.value == store_counts{1, 0});
+    auto again = store->store_photo("A1", "20250301080000-7.jpg", jpeg, at(4));
+    REQUIRE(again);
+    CHECK(*again.value == store_counts{0, 1});
+    auto photos = store->list_photos({.serial_number = "A1"});
+    REQUIRE(photos);
+    REQUIRE(photos.value->size() == 1);
+    CHECK(photos.value->front().file_name == "20250301080000-7.jpg");
+    CHECK(photos.value->front().bytes == jpeg);
+    CHECK(photos.value->front().received_at == at(3));
+}
+
+TEST_CASE("A read-only database returns error values for every write, never exceptions",
+          "[storage]")
+{
+    temp_dir dir;
+    {
+        auto store = open_store(dir.db());
+        REQUIRE(store->enqueue_command("A1", "INFO", "admin", at(0)));
+        REQUIRE(store->close());
+    }
+    auto store = open_store(dir.db(), {.read_only = true});
+    std::vector<punch_input> punches{punch("1", "2025-03-01 08:00:00")};
+    std::vector<protocol::key_value> options{{"k", "v"}};
+    std::vector<protocol::rejected_line> rejected{{1, "x", "y"}};
+    auto operlog = protocol::parse_operlog("OPLOG 0\t0\t2025-03-01 08:00:00\t0\n").records;
+    std::vector<protocol::command_result> results{{"1", 0, "INFO", {}, ""}};
+    device_record device;
+    device.serial_number = "A1";
+
+    auto expect_readonly = [](const auto& result) {
+        REQUIRE_FALSE(result);
+        CHECK_THAT(result.error.message, Catch::Contains("readonly"));
+    };
+    REQUIRE_NOTHROW(expect_readonly(store->store_punches("A1", punches, at(1), false)));
+    REQUIRE_NOTHROW(expect_readonly(store->upsert_device(device)));
+    REQUIRE_NOTHROW(expect_readonly(store->store_device_options("A1", options, at(1))));
+    REQUIRE_NOTHROW(expect_readonly(store->store_rejected_lines("A1", "ATTLOG", rejected, at(1))));
+    REQUIRE_NOTHROW(expect_readonly(store->store_operlog("A1", operlog, at(1))));
+    REQUIRE_NOTHROW(expect_readonly(store->store_table_body("A1", "X", "y", at(1))));
+    REQUIRE_NOTHROW(expect_readonly(store->store_photo("A1", "f.jpg", "y", at(1))));
+    REQUIRE_NOTHROW(expect_readonly(store->enqueue_command("A1", "INFO", "admin", at(1))));
+    REQUIRE_NOTHROW(expect_readonly(store->claim_commands("A1", at(1), policy, choose_all)));
+    REQUIRE_NOTHROW(expect_readonly(store->record_command_results("A1", results, at(1))));
+    REQUIRE_NOTHROW(expect_readonly(store->release_quarantine("A1")));
+
+    // Reads still work.
+    auto listed = store->list_commands("A1");
+    REQUIRE(listed);
+    CHECK(listed.value->size() == 1);
+}
+
+TEST_CASE("A database locked by another connection makes a store fail as a value", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db(), {.busy_timeout = 20ms});
+    raw_connection other{dir.db()};
+    other.exec("BEGIN EXCLUSIVE");
+    std::vector<punch_input> punches{punch("1", "2025-03-01 08:00:00")};
+    auto locked = store->store_punches("A1", punches, at(1), false);
+    REQUIRE_FALSE(locked);
+    CHECK_THAT(locked.error.message, Catch::Contains("store_punches") && Catch::Contains("locked"));
+    other.exec("ROLLBACK");
+    // Nothing half-written, and the same batch goes in once the lock is gone.
+    auto retried = store->store_punches("A1", punches, at(2), false);
+    REQUIRE(retried);
+    CHECK(*retried.value == store_counts{1, 0});
+}
+
+TEST_CASE("After close every call returns an error value", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    REQUIRE(store->close());
+    REQUIRE(store->close()); // twice is fine
+    auto listed = store->list_punches({});
+    REQUIRE_FALSE(listed);
+    CHECK_THAT(listed.error.message, Catch::Contains("closed"));
+    auto id = store->enqueue_command("A1", "INFO", "admin", at(0));
+    CHECK_FALSE(id);
+}
