@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs missing dependencies, builds admsd in Release, and starts it with its embedded defaults.
+# Installs missing dependencies, builds admsd in Release, and serves devices with its embedded
+# defaults (0.0.0.0:8080, ./data, the host's time zone).
 # Extra arguments go to admsd (e.g. ./deploy/run.sh --help). Reuses ./build-release when present.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -39,13 +39,22 @@ std::pair<std::string, std::string> split_listen(const std::string& listen)
     return {host, listen.substr(colon + 1)};
 }
 
+// The configured zone; load_settings() validated it, and start() reports a bad one.
+tz::zone zone_or_utc(const std::string& name)
+{
+    auto found = tz::locate_zone(name);
+    return found ? *found.value : *tz::locate_zone("UTC").value;
+}
+
 } // namespace
 
 struct app::impl {
     impl(settings s, std::FILE* log_output)
-        : config{std::move(s)}, zone{*tz::locate_zone(config.time_zone).value},
-          log{zone, config.log_format == "json", log_output}, io{static_cast<int>(config.threads)},
-          acceptor{io}, writer{1}
+        : config{std::move(s)}, zone{zone_or_utc(config.time_zone)}, log{zone,
+                                                                         config.log_format ==
+                                                                             "json",
+                                                                         log_output},
+          io{static_cast<int>(config.threads)}, acceptor{io}, writer{1}
     {
     }
 
@@ -208,6 +217,9 @@ app::start_result app::start()
     auto& s = *impl_;
     if (s.started) {
         return {s.acceptor.local_endpoint().port(), {}};
+    }
+    if (auto found = tz::locate_zone(s.config.time_zone); !found) {
+        return {0, fmt::format("invalid time zone '{}': {}", s.config.time_zone, found.error)};
     }
     std::error_code fs_ec;
     std::filesystem::create_directories(s.config.data_dir, fs_ec);

@@ -85,18 +85,49 @@ storage_status device_service::load()
     if (!loaded) {
         return loaded.error;
     }
-    std::lock_guard lock{mutex_};
-    for (auto& record : *loaded.value) {
-        auto sn = record.serial_number;
-        devices_[sn].record = std::move(record);
-    }
-    // Devices declared in the config file but never seen become known at first contact.
-    for (const auto& [sn, device] : config_.devices) {
-        if (auto it = devices_.find(sn); it != devices_.end()) {
-            it->second.settings = device;
-            if (!device.alias.empty()) {
-                it->second.record.alias = device.alias;
+    std::vector<device_record> admitted;
+    {
+        std::lock_guard lock{mutex_};
+        for (auto& record : *loaded.value) {
+            auto sn = record.serial_number;
+            devices_[sn].record = std::move(record);
+        }
+        // Devices declared in the config file but never seen become known at first contact.
+        // Declaring a device also admits it in approval mode.
+        for (const auto& [sn, device] : config_.devices) {
+            auto it = devices_.find(sn);
+            if (it == devices_.end()) {
+                continue;
             }
+            auto& record = it->second.record;
+            it->second.settings = device;
+            bool changed = false;
+            if (!device.alias.empty() && record.alias != device.alias) {
+                record.alias = device.alias;
+                changed = true;
+            }
+            if (!record.approved) {
+                record.approved = true;
+                changed = true;
+            }
+            if (changed) {
+                admitted.push_back(record);
+            }
+        }
+    }
+    for (const auto& record : admitted) {
+        if (auto saved = store_.upsert_device(record); !saved) {
+            return saved.error;
+        }
+        auto released = store_.release_quarantine(record.serial_number);
+        if (!released) {
+            return released.error;
+        }
+        if (*released.value > 0) {
+            log_.event("approved",
+                       fmt::format("Device {} is declared in the config file: {} "
+                                   "quarantined punches released",
+                                   escape_for_log(record.serial_number), *released.value));
         }
     }
     return std::monostate{};
@@ -127,9 +158,10 @@ device_service::device_view device_service::touch(const protocol::iclock_query& 
     if (inserted) {
         record.serial_number = query.serial_number;
         record.first_seen = now;
-        record.approved = !config_.approval_required;
-        if (auto configured = config_.devices.find(query.serial_number);
-            configured != config_.devices.end()) {
+        auto configured = config_.devices.find(query.serial_number);
+        // Approval mode admits the devices the config file declares.
+        record.approved = !config_.approval_required || configured != config_.devices.end();
+        if (configured != config_.devices.end()) {
             entry.settings = configured->second;
         }
         if (!entry.settings.alias.empty()) {
