@@ -407,30 +407,19 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
     const auto& table = *query.table;
     auto received = to_instant(request.received_at);
     bool quarantined = !device.record.approved;
-    std::optional<std::string> stamp = query.stamp;
 
-    std::size_t accepted = 0;
-    std::size_t rejected = 0;
-    store_counts counts;
-    storage_error error;
-    bool failed = false;
-
-    // Keeps rejected lines; false on a storage failure.
-    auto keep_rejected = [&](const std::vector<protocol::rejected_line>& lines) {
-        for (const auto& line : lines) {
-            log_.event("rejected_line",
-                       fmt::format("Rejected {} line {} from {}: {} ({})", escape_for_log(table),
-                                   line.line_number, escape_for_log(sn), line.reason,
-                                   escape_for_log(line.text.substr(0, 120))),
-                       {{"sn", sn}, {"table", table}, {"reason", line.reason}});
-        }
-        return lines.empty() ? storage_result<store_counts>{store_counts{}}
-                             : store_.store_rejected_lines(sn, table, lines, received);
-    };
+    // Per table: how to store the body, which lines were rejected, and which stamp it moves.
+    std::function<storage_result<store_counts>()> store;
+    std::vector<protocol::rejected_line> rejected;
+    std::optional<std::string> device_record::*stamp_field = nullptr;
+    std::optional<std::string> incoming_stamp = query.stamp;
+    std::optional<std::size_t> accepted; // set for the tables answered OK:<n>
+    std::vector<punch_input> punches;
+    std::vector<protocol::operlog_record> operlog;
+    std::vector<protocol::key_value> options;
 
     if (iequals(table, "ATTLOG")) {
         auto parsed = protocol::parse_attlog(request.body);
-        std::vector<punch_input> punches;
         punches.reserve(parsed.records.size());
         for (auto& record : parsed.records) {
             auto utc = device.zone.to_utc(record.time, punch_policy);
@@ -438,130 +427,112 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
         }
         // Keep each punch's line as received: the parser keeps records in body order and skips
         // the same blank lines, so the non-blank, non-rejected lines pair up with them.
-        {
-            std::size_t next = 0;
-            protocol::text::line_reader reader{request.body};
-            std::size_t rejected_index = 0;
-            while (auto line = reader.next()) {
-                if (protocol::text::is_blank(line->text)) {
-                    continue;
-                }
-                if (rejected_index < parsed.rejected.size() &&
-                    parsed.rejected[rejected_index].line_number == line->number) {
-                    ++rejected_index;
-                    continue;
-                }
-                if (next < punches.size()) {
-                    punches[next++].raw_line = std::string{line->text};
-                }
+        std::size_t next = 0;
+        std::size_t rejected_index = 0;
+        protocol::text::line_reader reader{request.body};
+        while (auto line = reader.next()) {
+            if (protocol::text::is_blank(line->text)) {
+                continue;
+            }
+            if (rejected_index < parsed.rejected.size() &&
+                parsed.rejected[rejected_index].line_number == line->number) {
+                ++rejected_index;
+            } else if (next < punches.size()) {
+                punches[next++].raw_line = std::string{line->text};
             }
         }
+        rejected = std::move(parsed.rejected);
         accepted = punches.size();
-        rejected = parsed.rejected.size();
-        auto result = co_await writer_.run([&]() -> storage_result<store_counts> {
-            auto stored = store_.store_punches(sn, punches, received, quarantined);
-            if (!stored) {
-                return stored;
-            }
-            if (auto kept = keep_rejected(parsed.rejected); !kept) {
-                return kept.error;
-            }
-            return stored;
-        });
-        failed = !result;
-        if (result) {
-            counts = *result.value;
-        } else {
-            error = result.error;
-        }
-        if (!failed) {
-            update_record(
-                sn, [&](device_record& r) { r.attlog_stamp = merge_stamp(r.attlog_stamp, stamp); });
-        }
+        stamp_field = &device_record::attlog_stamp;
+        store = [&] { return store_.store_punches(sn, punches, received, quarantined); };
     } else if (iequals(table, "OPERLOG")) {
         auto parsed = protocol::parse_operlog(request.body);
-        accepted = parsed.records.size();
-        rejected = parsed.rejected.size();
-        auto result = co_await writer_.run([&]() -> storage_result<store_counts> {
-            auto stored = store_.store_operlog(sn, parsed.records, received);
-            if (!stored) {
-                return stored;
-            }
-            if (auto kept = keep_rejected(parsed.rejected); !kept) {
-                return kept.error;
-            }
-            return stored;
-        });
-        failed = !result;
-        if (result) {
-            counts = *result.value;
-        } else {
-            error = result.error;
+        operlog = std::move(parsed.records);
+        rejected = std::move(parsed.rejected);
+        accepted = operlog.size();
+        stamp_field = &device_record::operlog_stamp;
+        if (query.op_stamp) {
+            incoming_stamp = query.op_stamp;
         }
-        if (!failed) {
-            auto op_stamp = query.op_stamp ? query.op_stamp : stamp;
-            update_record(sn, [&](device_record& r) {
-                r.operlog_stamp = merge_stamp(r.operlog_stamp, op_stamp);
-            });
-        }
+        store = [&] { return store_.store_operlog(sn, operlog, received); };
     } else if (iequals(table, "options")) {
         auto parsed = protocol::parse_options_body(request.body);
-        accepted = parsed.records.size();
-        rejected = parsed.rejected.size();
-        auto result = co_await writer_.run([&]() -> storage_result<store_counts> {
-            auto stored = store_.store_device_options(sn, parsed.records, received);
+        options = std::move(parsed.records);
+        rejected = std::move(parsed.rejected);
+        store = [&]() -> storage_result<store_counts> {
+            auto stored = store_.store_device_options(sn, options, received);
             if (!stored) {
                 return stored.error;
             }
-            if (auto kept = keep_rejected(parsed.rejected); !kept) {
-                return kept.error;
-            }
             return store_counts{*stored.value, 0};
-        });
-        failed = !result;
-        if (result) {
-            counts = *result.value;
-        } else {
-            error = result.error;
-        }
+        };
     } else if (iequals(table, "ATTPHOTO")) {
         auto reply = co_await store_photo(device, request);
-        if (reply.status == 200) {
-            update_record(sn, [&](device_record& r) {
-                r.attphoto_stamp = merge_stamp(r.attphoto_stamp, stamp);
-            });
+        bool moved = reply.status == 200 &&
+                     merge_into_record(sn, &device_record::attphoto_stamp, query.stamp);
+        if (moved || device.is_new) {
             co_await save_device(sn);
         }
         co_return reply;
     } else {
-        auto result = co_await writer_.run(
-            [&] { return store_.store_table_body(sn, table, request.body, received); });
-        failed = !result;
-        if (!result) {
-            error = result.error;
-        } else {
-            counts.stored = 1;
-        }
+        store = [&]() -> storage_result<store_counts> {
+            auto stored = store_.store_table_body(sn, table, request.body, received);
+            if (!stored) {
+                return stored.error;
+            }
+            return store_counts{1, 0};
+        };
     }
 
-    if (failed) {
-        co_return storage_failure(fmt::format("storing {} from {}", table, sn), error);
+    auto result = co_await writer_.run([&]() -> storage_result<store_counts> {
+        auto stored = store();
+        if (stored && !rejected.empty()) {
+            if (auto kept = store_.store_rejected_lines(sn, table, rejected, received); !kept) {
+                return kept.error;
+            }
+        }
+        return stored;
+    });
+    for (const auto& line : rejected) {
+        log_.event("rejected_line",
+                   fmt::format("Rejected {} line {} from {}: {} ({})", escape_for_log(table),
+                               line.line_number, escape_for_log(sn), line.reason,
+                               escape_for_log(line.text.substr(0, 120))),
+                   {{"sn", sn}, {"table", table}, {"reason", line.reason}});
+    }
+    if (!result) {
+        co_return storage_failure(fmt::format("storing {} from {}", table, sn), result.error);
     }
     storage_ok();
+    const auto& counts = *result.value;
     log_.event("batch",
                fmt::format("{}, {}, {} stored, {} duplicate, {} rejected{}", escape_for_log(sn),
-                           escape_for_log(table), counts.stored, counts.duplicate, rejected,
+                           escape_for_log(table), counts.stored, counts.duplicate, rejected.size(),
                            quarantined ? " (quarantined: device not approved)" : ""),
                {{"sn", sn},
                 {"table", table},
                 {"stored", std::to_string(counts.stored)},
                 {"duplicate", std::to_string(counts.duplicate)},
-                {"rejected", std::to_string(rejected)}});
-    co_await save_device(sn);
-    if (iequals(table, "ATTLOG") || iequals(table, "OPERLOG")) {
-        co_return text_response(200, fmt::format("OK:{}", accepted));
+                {"rejected", std::to_string(rejected.size())}});
+    // The device row is written only when something in it moved: an fsync per upload otherwise.
+    bool moved = stamp_field != nullptr && merge_into_record(sn, stamp_field, incoming_stamp);
+    if (moved || device.is_new) {
+        co_await save_device(sn);
     }
-    co_return text_response(200, "OK");
+    co_return text_response(200, accepted ? fmt::format("OK:{}", *accepted) : "OK");
+}
+
+bool device_service::merge_into_record(const std::string& serial_number,
+                                       std::optional<std::string> device_record::*stamp_field,
+                                       const std::optional<std::string>& incoming)
+{
+    bool moved = false;
+    update_record(serial_number, [&](device_record& r) {
+        auto merged = merge_stamp(r.*stamp_field, incoming);
+        moved = merged != r.*stamp_field;
+        r.*stamp_field = std::move(merged);
+    });
+    return moved;
 }
 
 boost::asio::awaitable<http_response> device_service::store_photo(const device_view& device,
@@ -687,16 +658,9 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
         std::string text = command.text;
         if (is_time_sync(command)) {
             text = time_sync_command(device.verb, device_local);
-            time_sync_event event;
-            event.serial_number = sn;
-            event.server_utc = send_time;
-            event.zone_name = std::string{device.zone.name()};
-            event.server_local = device_local;
-            event.device_local = device_local;
-            event.sending = text;
-            event.reason =
-                command.kind.substr(std::min(command.kind.size(), time_sync_kind.size() + 2));
-            log_.time_sync(event);
+            log_time_sent(
+                sn, device.zone, send_time, text,
+                command.kind.substr(std::min(command.kind.size(), time_sync_kind.size() + 2)));
         }
         if (!body.empty()) {
             body += '\n';
@@ -790,6 +754,21 @@ device_service::command_results(const http_request& request, const protocol::icl
     co_return text_response(200, "OK");
 }
 
+void device_service::log_time_sent(const std::string& serial_number, const tz::zone& zone,
+                                   std::chrono::sys_seconds now, std::string sending,
+                                   std::string reason)
+{
+    time_sync_event event;
+    event.serial_number = serial_number;
+    event.server_utc = now;
+    event.zone_name = std::string{zone.name()};
+    event.server_local = zone.to_local(now);
+    event.device_local = event.server_local;
+    event.sending = std::move(sending);
+    event.reason = std::move(reason);
+    log_.time_sync(event);
+}
+
 http_response device_service::time_reply(const http_request& request,
                                          const protocol::iclock_query& query, bool sec)
 {
@@ -798,14 +777,7 @@ http_response device_service::time_reply(const http_request& request,
     auto offset = device.zone.utc_offset(now);
     std::string body =
         sec ? protocol::render_rtdata_time(now, offset) : protocol::render_p320_time(now, offset);
-    time_sync_event event;
-    event.serial_number = query.serial_number;
-    event.server_utc = now;
-    event.zone_name = std::string{device.zone.name()};
-    event.server_local = device.zone.to_local(now);
-    event.device_local = event.server_local;
-    event.sending = body;
-    log_.time_sync(event);
+    log_time_sent(query.serial_number, device.zone, now, body, {});
     return text_response(200, std::move(body));
 }
 
@@ -826,15 +798,10 @@ http_response device_service::compat_time_reply(const http_request& request,
     bool set = iequals(cmd, "settime");
     std::string body = protocol::render_gettime_reply(now, device.zone.utc_offset(now), format,
                                                       set ? "SetTime" : "GetTime");
-    time_sync_event event;
-    event.serial_number = query.serial_number;
-    event.server_utc = now;
-    event.zone_name = std::string{device.zone.name()};
-    event.server_local = device.zone.to_local(now);
-    event.device_local = event.server_local;
-    event.sending = fmt::format("{} XML with {} time format", set ? "SetTime" : "GetTime",
-                                protocol::time_format_name(format));
-    log_.time_sync(event);
+    log_time_sent(query.serial_number, device.zone, now,
+                  fmt::format("{} XML with {} time format", set ? "SetTime" : "GetTime",
+                              protocol::time_format_name(format)),
+                  {});
     return {200, "application/xml", std::move(body)};
 }
 

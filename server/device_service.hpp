@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -74,6 +75,13 @@ class device_service {
     // Queues a time-sync command unless one is already pending; false on a storage failure.
     boost::asio::awaitable<bool> queue_time_sync(const device_view& device, std::string_view reason,
                                                  clock::time_point now);
+    // Merges a stamp the device sent into the registry's copy; true when the stored one moved.
+    bool merge_into_record(const std::string& serial_number,
+                           std::optional<std::string> device_record::*stamp_field,
+                           const std::optional<std::string>& incoming);
+    // Logs the time-sync block for a time command or reply that goes out now.
+    void log_time_sent(const std::string& serial_number, const tz::zone& zone,
+                       std::chrono::sys_seconds now, std::string sending, std::string reason);
     // Persists the registry's copy of a device; false on a storage failure (logged).
     boost::asio::awaitable<bool> save_device(const std::string& serial_number);
     // Logs a storage failure once per change of state and builds the 503 reply.
