@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <filesystem>
@@ -519,4 +520,58 @@ TEST_CASE("The JSON log format carries the same events, one object per line", "[
     // the request it belongs to is refused.
     CHECK(std::regex_search(
         log, std::regex{R"("target":"/iclock/getrequest\?SN=JSON1%0A"[^\n]*"status":400)"}));
+}
+
+TEST_CASE("While another process holds the database lock, uploads get 503 and nothing is "
+          "acknowledged; once it is released the same batch is stored once",
+          "[e2e][storage_fault]")
+{
+    temp_dir dir;
+    running_server server{base_settings("UTC"), dir.path};
+    CHECK(device_get(server.port, "/iclock/ping?SN=LOCK1").body == "OK");
+
+    sqlite3* other = nullptr;
+    auto db_file = std::filesystem::path{server.config.data_dir} / "admsd.sqlite3";
+    REQUIRE(sqlite3_open(db_file.c_str(), &other) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+
+    std::string batch = "1\t2026-04-01 08:00:00\t0\t1\t\t0\t0\n";
+    auto refused = device_post(server.port, "/iclock/cdata?SN=LOCK1&table=ATTLOG", batch);
+    CHECK(refused.status == 503);
+    CHECK(refused.body.find("OK") == std::string::npos);
+    auto refused_again = device_post(server.port, "/iclock/cdata?SN=LOCK1&table=ATTLOG", batch);
+    CHECK(refused_again.status == 503);
+    // Polls and time replies still answer.
+    CHECK(device_get(server.port, "/iclock/rtdata?SN=LOCK1&type=time").status == 200);
+
+    REQUIRE(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(other);
+
+    CHECK(device_post(server.port, "/iclock/cdata?SN=LOCK1&table=ATTLOG", batch).body == "OK:1");
+    auto punches = server.database()->list_punches({});
+    REQUIRE(punches);
+    CHECK(punches.value->size() == 1);
+    auto log = server.log_text();
+    // The cause is logged once per change of state, not once per request.
+    auto first = log.find("Storage failed");
+    REQUIRE(first != std::string::npos);
+    CHECK(log.find("Storage failed", first + 1) == std::string::npos);
+    CHECK(log.find("Storage recovered") != std::string::npos);
+}
+
+TEST_CASE("A client that stops sending is cut off by the read deadline while others are served",
+          "[e2e]")
+{
+    temp_dir dir;
+    auto config = base_settings("UTC");
+    config.read_timeout = std::chrono::seconds{1};
+    running_server server{config, dir.path};
+
+    // Half a request line, then silence: the server closes the connection by itself.
+    auto start = steady_clock::now();
+    auto raw = adms::test::round_trip_raw(server.port, "GET /iclock/ping?SN=SL", 10s);
+    auto waited = steady_clock::now() - start;
+    CHECK(raw.empty());
+    CHECK(waited < 8s); // closed by the 1 s deadline, not by the client's 10 s give-up
+    CHECK(device_get(server.port, "/iclock/ping?SN=OK1").body == "OK");
 }
