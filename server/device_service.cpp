@@ -278,7 +278,7 @@ boost::asio::awaitable<bool> device_service::queue_time_sync(const device_view& 
     co_return true;
 }
 
-boost::asio::awaitable<http_response> device_service::handle(http_request request)
+boost::asio::awaitable<http_response> device_service::handle(const http_request& request)
 {
     auto question = request.target.find('?');
     std::string_view path = std::string_view{request.target}.substr(0, question);

@@ -31,8 +31,9 @@ class device_service {
     // Loads the devices from storage and applies the config file's per-device settings.
     storage_status load();
 
-    // Answers one request to /iclock/…; any other path is 404.
-    boost::asio::awaitable<http_response> handle(http_request request);
+    // Answers one request to /iclock/…; any other path is 404. `request` must outlive the
+    // returned awaitable (the session awaits it at once): no copy of the body is made.
+    boost::asio::awaitable<http_response> handle(const http_request& request);
 
   private:
     using clock = std::chrono::system_clock;

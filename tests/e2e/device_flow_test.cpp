@@ -523,7 +523,7 @@ TEST_CASE("The JSON log format carries the same events, one object per line", "[
 }
 
 TEST_CASE("While another process holds the database lock, uploads get 503 and nothing is "
-          "acknowledged; once it is released the same batch is stored once",
+          "acknowledged, and once it is released the same batch is stored once",
           "[e2e][storage_fault]")
 {
     temp_dir dir;

@@ -42,7 +42,7 @@ TEST_CASE("A result without CMD is still a result", "[devicecmd]")
     CHECK(result.records[0] == command_result{"5", -1005, "", {}, ""});
 }
 
-TEST_CASE("Only a line starting with ID= starts a result; extra header keys go to info",
+TEST_CASE("Only a line starting with ID= starts a result and extra header keys go to info",
           "[devicecmd]")
 {
     auto result = parse_devicecmd("CMD=DATA&Return=3&ID=9\n"

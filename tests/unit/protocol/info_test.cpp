@@ -62,7 +62,7 @@ TEST_CASE("An empty INFO value gives nothing", "[info]")
     CHECK_FALSE(parse_info(""));
 }
 
-TEST_CASE("INFO fields are trimmed of spaces; non-numeric counts become empty", "[info]")
+TEST_CASE("INFO fields are trimmed of spaces and non-numeric counts become empty", "[info]")
 {
     auto info = parse_info(" Ver 1 , 12 ,x,9999999999999999999999,, 10 ,-,1.5,");
     REQUIRE(info);
@@ -78,7 +78,7 @@ TEST_CASE("INFO fields are trimmed of spaces; non-numeric counts become empty", 
     CHECK(info->extra_fields.empty());
 }
 
-TEST_CASE("Large counts fit; algorithm numbers beyond int do not", "[info]")
+TEST_CASE("Large counts fit and algorithm numbers beyond int do not", "[info]")
 {
     auto info = parse_info("v,3000000000,0,0,ip,3000000000");
     REQUIRE(info);

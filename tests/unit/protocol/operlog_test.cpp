@@ -153,7 +153,8 @@ TEST_CASE("find_field returns the first of repeated keys", "[operlog]")
     CHECK(find_field(result.records[0], "PIN") == std::optional<std::string_view>{"1"});
 }
 
-TEST_CASE("Items without '=' become keys with empty values; empty items are skipped", "[operlog]")
+TEST_CASE("Items without '=' become keys with empty values and empty items are skipped",
+          "[operlog]")
 {
     auto result = parse_operlog("FACE PIN=3\t\tflag\tFID=0\t\n");
     REQUIRE(result.records.size() == 1);

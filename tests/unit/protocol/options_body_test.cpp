@@ -77,7 +77,7 @@ TEST_CASE("An empty options body gives nothing", "[options]")
     CHECK(parse_options_body("\r\n \n").rejected.empty());
 }
 
-TEST_CASE("Binary values are kept as bytes; junk and huge bodies never crash", "[options]")
+TEST_CASE("Binary values are kept as bytes and junk and huge bodies never crash", "[options]")
 {
     auto result = parse_options_body("~DeviceName=\xe5\x8d\x8e\x00X,Z=\xff"s);
     CHECK(result.rejected.empty());
