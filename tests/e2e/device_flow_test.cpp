@@ -575,3 +575,44 @@ TEST_CASE("A client that stops sending is cut off by the read deadline while oth
     CHECK(waited < 8s); // closed by the 1 s deadline, not by the client's 10 s give-up
     CHECK(device_get(server.port, "/iclock/ping?SN=OK1").body == "OK");
 }
+
+TEST_CASE("Photos, unknown tables and the SEC registry and push endpoints are stored and answered",
+          "[e2e]")
+{
+    temp_dir dir;
+    running_server server{base_settings("UTC"), dir.path};
+    std::string jpeg{"\xff\xd8\x00\x01\xff\xd9", 6};
+    std::string photo = "PIN=20260401080000-1.jpg\nSN=PH1\nsize=6\nCMD=uploadphoto";
+    photo += '\0';
+    photo += jpeg;
+    CHECK(device_post(server.port, "/iclock/fdata?SN=PH1", photo).body == "OK");
+    std::string second = photo;
+    second.replace(second.find("-1.jpg"), 6, "-2.jpg");
+    CHECK(device_post(server.port, "/iclock/cdata?SN=PH1&table=ATTPHOTO&Stamp=5", second).body ==
+          "OK");
+    CHECK(device_post(server.port, "/iclock/cdata?SN=PH1&table=BIODATA",
+                      "BIODATA Pin=1\tNo=0\tIndex=0\tValid=1\tTmp=AAAA\n")
+              .body == "OK");
+
+    auto registry = device_post(server.port, "/iclock/registry?SN=SEC9",
+                                "DeviceType=acc,~MaxPackageSize=2048000");
+    CHECK(std::regex_match(registry.body, std::regex{"RegistryCode=[0-9a-f]{16}"}));
+    auto push = device_post(server.port, "/iclock/push?SN=SEC9", "");
+    CHECK(push.body.rfind("ServerVersion=3.0.1\n", 0) == 0);
+    CHECK(push.body.find("\nRequestDelay=10\n") != std::string::npos);
+
+    auto db = server.database();
+    auto photos = db->list_photos({});
+    REQUIRE(photos);
+    REQUIRE(photos.value->size() == 2);
+    CHECK(photos.value->front().file_name == "20260401080000-1.jpg");
+    CHECK(photos.value->front().bytes == jpeg);
+    auto bodies = db->list_table_bodies({});
+    REQUIRE(bodies);
+    REQUIRE(bodies.value->size() == 1);
+    CHECK(bodies.value->front().table == "BIODATA");
+    auto device = db->load_device("PH1");
+    REQUIRE(device);
+    REQUIRE(*device.value);
+    CHECK((*device.value)->attphoto_stamp == "5");
+}
