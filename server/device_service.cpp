@@ -150,34 +150,52 @@ tz::zone device_service::zone_of(const device_entry& entry) const
 device_service::device_view device_service::touch(const protocol::iclock_query& query,
                                                   const http_request& request)
 {
-    std::lock_guard lock{mutex_};
     auto now = to_instant(request.received_at);
-    auto [it, inserted] = devices_.try_emplace(query.serial_number);
-    auto& entry = it->second;
-    auto& record = entry.record;
-    if (inserted) {
-        record.serial_number = query.serial_number;
-        record.first_seen = now;
-        auto configured = config_.devices.find(query.serial_number);
-        // Approval mode admits the devices the config file declares.
-        record.approved = !config_.approval_required || configured != config_.devices.end();
-        if (configured != config_.devices.end()) {
-            entry.settings = configured->second;
+    std::optional<device_view> view;
+    {
+        std::lock_guard lock{mutex_};
+        auto [it, inserted] = devices_.try_emplace(query.serial_number);
+        auto& entry = it->second;
+        auto& record = entry.record;
+        if (inserted) {
+            record.serial_number = query.serial_number;
+            record.first_seen = now;
+            auto configured = config_.devices.find(query.serial_number);
+            // Approval mode admits the devices the config file declares.
+            record.approved = !config_.approval_required || configured != config_.devices.end();
+            if (configured != config_.devices.end()) {
+                entry.settings = configured->second;
+            }
+            if (!entry.settings.alias.empty()) {
+                record.alias = entry.settings.alias;
+            }
         }
-        if (!entry.settings.alias.empty()) {
-            record.alias = entry.settings.alias;
+        if (!entry.zone) {
+            entry.zone = zone_of(entry);
         }
+        record.last_seen = now;
+        record.remote_address = request.remote_address;
+        if (query.push_version) {
+            record.push_version = *query.push_version;
+        }
+        if (query.language) {
+            record.language = *query.language;
+        }
+        view.emplace(device_view{record, inserted, *entry.zone,
+                                 verb_of(entry.settings.dialect.value_or(config_.dialect)),
+                                 entry.settings});
     }
-    record.last_seen = now;
-    record.remote_address = request.remote_address;
-    if (query.push_version) {
-        record.push_version = *query.push_version;
+    // Whatever request a device first makes, it is logged as new (outside the registry lock).
+    if (view->is_new) {
+        const auto& sn = query.serial_number;
+        log_.event("new_device",
+                   fmt::format("New device {} from {} (pushver {}){}", escape_for_log(sn),
+                               request.remote_address,
+                               escape_for_log(query.push_version.value_or("none")),
+                               view->record.approved ? "" : ", awaiting approval"),
+                   {{"sn", sn}, {"remote", request.remote_address}});
     }
-    if (query.language) {
-        record.language = *query.language;
-    }
-    return device_view{record, inserted, zone_of(entry),
-                       verb_of(entry.settings.dialect.value_or(config_.dialect)), entry.settings};
+    return std::move(*view);
 }
 
 void device_service::update_record(const std::string& serial_number,
@@ -355,14 +373,6 @@ boost::asio::awaitable<http_response> device_service::handshake(const http_reque
 {
     auto device = touch(query, request);
     const auto& sn = query.serial_number;
-    if (device.is_new) {
-        log_.event("new_device",
-                   fmt::format("New device {} from {} (pushver {}){}", escape_for_log(sn),
-                               request.remote_address,
-                               escape_for_log(query.push_version.value_or("none")),
-                               device.record.approved ? "" : ", awaiting approval"),
-                   {{"sn", sn}, {"remote", request.remote_address}});
-    }
     if (!device.record.approved) {
         co_await save_device(sn);
         co_return text_response(403, "device not approved\n");
@@ -576,13 +586,6 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
 {
     auto device = touch(query, request);
     const auto& sn = query.serial_number;
-    if (device.is_new) {
-        log_.event("new_device",
-                   fmt::format("New device {} from {} (first seen polling){}", escape_for_log(sn),
-                               request.remote_address,
-                               device.record.approved ? "" : ", awaiting approval"),
-                   {{"sn", sn}, {"remote", request.remote_address}});
-    }
     if (!device.record.approved) {
         if (device.is_new) {
             co_await save_device(sn);

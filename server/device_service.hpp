@@ -42,6 +42,8 @@ class device_service {
     struct device_entry {
         device_record record;
         device_settings settings; // from the config file
+        // zone_of() computed once, not per request; reset it when the zone settings change.
+        std::optional<tz::zone> zone;
     };
 
     // What a request needs to know about its device, copied out of the registry.

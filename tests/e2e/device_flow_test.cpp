@@ -615,4 +615,8 @@ TEST_CASE("Photos, unknown tables and the SEC registry and push endpoints are st
     REQUIRE(device);
     REQUIRE(*device.value);
     CHECK((*device.value)->attphoto_stamp == "5");
+    // A device whose first request is an upload is registered and logged as new all the same.
+    auto log = server.log_text();
+    CHECK(log.find("New device PH1 from 127.0.0.1 (pushver none)") != std::string::npos);
+    CHECK(log.find("New device SEC9 from 127.0.0.1 (pushver none)") != std::string::npos);
 }
