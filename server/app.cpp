@@ -1,9 +1,13 @@
 #include "server/app.hpp"
 
 #include "protocol/zk_time.hpp"
+#include "server/admin_api.hpp"
+#include "server/admin_token.hpp"
 #include "server/blocking_pool.hpp"
+#include "server/command_waiters.hpp"
 #include "server/device_service.hpp"
 #include "server/logger.hpp"
+#include "server/metrics.hpp"
 #include "server/net.hpp"
 #include "server/sqlite_storage.hpp"
 #include "server/version.hpp"
@@ -46,15 +50,30 @@ tz::zone zone_or_utc(const std::string& name)
     return found ? *found.value : *tz::locate_zone("UTC").value;
 }
 
+// What a listener serves: devices and the admin API on one port, or each on its own.
+enum class listener_role { both, devices, admin };
+
+// Which handler a path goes to on a listener of `role`: nullopt when that listener does not
+// serve it (404). /healthz is served everywhere: container health checks use the device port.
+enum class handler_kind { devices, admin };
+std::optional<handler_kind> handler_for(std::string_view path, listener_role role)
+{
+    if (path.starts_with("/iclock/")) {
+        return role == listener_role::admin ? std::nullopt : std::optional{handler_kind::devices};
+    }
+    if (role == listener_role::devices && path != "/healthz") {
+        return std::nullopt;
+    }
+    return handler_kind::admin;
+}
+
 } // namespace
 
 struct app::impl {
     impl(settings s, std::FILE* log_output)
-        : config{std::move(s)}, zone{zone_or_utc(config.time_zone)}, log{zone,
-                                                                         config.log_format ==
-                                                                             "json",
-                                                                         log_output},
-          io{static_cast<int>(config.threads)}, acceptor{io}, writer{1}
+        : config{std::move(s)}, zone{zone_or_utc(config.time_zone)},
+          log{zone, config.log_format == "json", log_output}, io{static_cast<int>(config.threads)},
+          acceptor{io}, admin_acceptor{io}, writer{1}, reader{2}
     {
     }
 
@@ -63,16 +82,23 @@ struct app::impl {
     logger log;
     net::io_context io;
     tcp::acceptor acceptor;
+    tcp::acceptor admin_acceptor; // open only with a separate admin_listen
     blocking_pool writer;
+    blocking_pool reader; // admin API reads (a read connection of their own)
+    metrics stats;
+    command_waiters waiters;
     std::unique_ptr<sqlite_storage> store;
     std::unique_ptr<device_service> devices;
+    std::unique_ptr<admin_api> admin;
     std::vector<std::thread> threads;
     std::atomic<int> busy{0}; // requests between read and written
     std::atomic<bool> stopping{false};
     bool started = false;
 
-    net::awaitable<void> accept_loop();
-    net::awaitable<void> session(tcp::socket socket);
+    net::awaitable<void> accept_loop(tcp::acceptor& listener, listener_role role);
+    net::awaitable<void> session(tcp::socket socket, listener_role role);
+    net::awaitable<http_response> dispatch(const http_request& request, listener_role role);
+    std::string bind(tcp::acceptor& listener, const std::string& listen);
     net::awaitable<void> write_error(beast::tcp_stream& stream, unsigned version, unsigned status,
                                      std::string body, std::string_view method,
                                      std::string_view target);
@@ -105,7 +131,20 @@ net::awaitable<void> app::impl::write_error(beast::tcp_stream& stream, unsigned 
     log.request(std::chrono::system_clock::now(), method, target, version, status, size);
 }
 
-net::awaitable<void> app::impl::session(tcp::socket socket)
+net::awaitable<http_response> app::impl::dispatch(const http_request& request, listener_role role)
+{
+    auto path = std::string_view{request.target}.substr(0, request.target.find('?'));
+    auto kind = handler_for(path, role);
+    if (!kind) {
+        co_return text_response(404, "not found\n");
+    }
+    if (*kind == handler_kind::devices) {
+        co_return co_await devices->handle(request);
+    }
+    co_return co_await admin->handle(request);
+}
+
+net::awaitable<void> app::impl::session(tcp::socket socket, listener_role role)
 {
     beast::tcp_stream stream{std::move(socket)};
     beast::flat_buffer buffer;
@@ -141,6 +180,7 @@ net::awaitable<void> app::impl::session(tcp::socket socket)
         }
 
         ++busy;
+        auto started = std::chrono::steady_clock::now();
         auto& req = parser.get();
         http_request request;
         request.method = std::string{req.method_string()};
@@ -148,11 +188,12 @@ net::awaitable<void> app::impl::session(tcp::socket socket)
         request.version = req.version();
         request.body = std::move(req.body());
         request.remote_address = remote;
+        request.authorization = std::string{req[http::field::authorization]};
         request.received_at = std::chrono::system_clock::now();
 
         http_response response;
         try {
-            response = co_await devices->handle(request);
+            response = co_await dispatch(request, role);
         } catch (const std::exception& e) {
             log.event("error",
                       fmt::format("error handling {} {}: {}", escape_for_log(request.method),
@@ -160,46 +201,104 @@ net::awaitable<void> app::impl::session(tcp::socket socket)
             response = text_response(500, "internal server error\n");
         }
 
-        http::response<http::string_body> res{static_cast<http::status>(response.status),
-                                              req.version()};
-        res.set(http::field::server, "admsd");
-        res.set(http::field::content_type, response.content_type);
-        res.keep_alive(req.keep_alive() && !stopping);
-        auto body_size = response.body.size();
-        res.body() = std::move(response.body);
-        res.prepare_payload();
-        // Taken as late as possible: devices set their clocks from it.
-        res.set(http::field::date, protocol::format_http_date(rounded_now()));
-        stream.expires_after(write_timeout);
-        auto [write_ec, written] =
-            co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
+        bool keep_alive = req.keep_alive() && !stopping;
+        std::size_t body_size = 0;
+        boost::system::error_code write_ec;
+        if (!response.stream) {
+            http::response<http::string_body> res{static_cast<http::status>(response.status),
+                                                  req.version()};
+            res.set(http::field::server, "admsd");
+            res.set(http::field::content_type, response.content_type);
+            for (const auto& [name, value] : response.headers) {
+                res.set(name, value);
+            }
+            res.keep_alive(keep_alive);
+            body_size = response.body.size();
+            res.body() = std::move(response.body);
+            res.prepare_payload();
+            // Taken as late as possible: devices set their clocks from it.
+            res.set(http::field::date, protocol::format_http_date(rounded_now()));
+            stream.expires_after(write_timeout);
+            std::tie(write_ec, std::ignore) =
+                co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
+        } else {
+            // A streamed body (exports): chunked for HTTP/1.1; for HTTP/1.0 the body ends when
+            // the connection closes. Each piece is written before the next is produced, so
+            // memory stays bounded by one piece.
+            bool chunked = req.version() >= 11;
+            keep_alive = keep_alive && chunked;
+            http::response<http::empty_body> res{static_cast<http::status>(response.status),
+                                                 req.version()};
+            res.set(http::field::server, "admsd");
+            res.set(http::field::content_type, response.content_type);
+            for (const auto& [name, value] : response.headers) {
+                res.set(name, value);
+            }
+            res.keep_alive(keep_alive);
+            res.chunked(chunked);
+            res.set(http::field::date, protocol::format_http_date(rounded_now()));
+            http::response_serializer<http::empty_body> header{res};
+            stream.expires_after(write_timeout);
+            std::tie(write_ec, std::ignore) = co_await http::async_write_header(
+                stream, header, net::as_tuple(net::use_awaitable));
+            while (!write_ec) {
+                auto piece = co_await response.stream();
+                if (!piece) {
+                    // Failed part-way: close without the last chunk, so the client knows.
+                    log.event("error", fmt::format("export {} failed part-way; connection closed",
+                                                   escape_for_log(request.target)));
+                    write_ec = net::error::connection_aborted;
+                    break;
+                }
+                stream.expires_after(write_timeout);
+                if (piece->empty()) {
+                    if (chunked) {
+                        std::tie(write_ec, std::ignore) = co_await net::async_write(
+                            stream, http::make_chunk_last(), net::as_tuple(net::use_awaitable));
+                    }
+                    break;
+                }
+                body_size += piece->size();
+                if (chunked) {
+                    std::tie(write_ec, std::ignore) =
+                        co_await net::async_write(stream, http::make_chunk(net::buffer(*piece)),
+                                                  net::as_tuple(net::use_awaitable));
+                } else {
+                    std::tie(write_ec, std::ignore) = co_await net::async_write(
+                        stream, net::buffer(*piece), net::as_tuple(net::use_awaitable));
+                }
+            }
+        }
         --busy;
+        auto path = std::string_view{request.target}.substr(0, request.target.find('?'));
+        stats.request(endpoint_label(path), response.status,
+                      std::chrono::steady_clock::now() - started);
         log.request(std::chrono::system_clock::now(), request.method, request.target,
                     request.version, response.status, body_size);
-        if (write_ec || !res.keep_alive()) {
+        if (write_ec || !keep_alive) {
             break;
         }
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-net::awaitable<void> app::impl::accept_loop()
+net::awaitable<void> app::impl::accept_loop(tcp::acceptor& listener, listener_role role)
 {
     for (;;) {
         auto [ec, socket] =
-            co_await acceptor.async_accept(net::make_strand(io), net::as_tuple(net::use_awaitable));
-        if (ec == net::error::operation_aborted || !acceptor.is_open()) {
+            co_await listener.async_accept(net::make_strand(io), net::as_tuple(net::use_awaitable));
+        if (ec == net::error::operation_aborted || !listener.is_open()) {
             co_return;
         }
         if (ec) {
             // Out of descriptors or a transient error: say so, pause briefly, keep serving.
             log.event("error", fmt::format("accept failed: {}", ec.message()));
-            net::steady_timer pause{acceptor.get_executor(), std::chrono::milliseconds{100}};
+            net::steady_timer pause{listener.get_executor(), std::chrono::milliseconds{100}};
             co_await pause.async_wait(net::as_tuple(net::use_awaitable));
             continue;
         }
         auto executor = socket.get_executor();
-        net::co_spawn(executor, session(std::move(socket)), [this](std::exception_ptr e) {
+        net::co_spawn(executor, session(std::move(socket), role), [this](std::exception_ptr e) {
             if (e) {
                 try {
                     std::rethrow_exception(e);
@@ -212,51 +311,86 @@ net::awaitable<void> app::impl::accept_loop()
     }
 }
 
+std::string app::impl::bind(tcp::acceptor& listener, const std::string& listen)
+{
+    auto [host, port] = split_listen(listen);
+    boost::system::error_code ec;
+    auto address = net::ip::make_address(host, ec);
+    if (ec) {
+        return fmt::format("invalid listen '{}': '{}' is not an IP address", listen, host);
+    }
+    tcp::endpoint endpoint{address, static_cast<unsigned short>(std::stoi(port))};
+    listener.open(endpoint.protocol(), ec);
+    if (!ec) {
+        listener.set_option(net::socket_base::reuse_address(true), ec);
+        listener.bind(endpoint, ec);
+    }
+    if (!ec) {
+        listener.listen(net::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        return fmt::format("invalid listen '{}': cannot listen: {}", listen, ec.message());
+    }
+    return {};
+}
+
 app::start_result app::start()
 {
     auto& s = *impl_;
     if (s.started) {
-        return {s.acceptor.local_endpoint().port(), {}};
+        return {s.acceptor.local_endpoint().port(),
+                s.admin_acceptor.is_open() ? s.admin_acceptor.local_endpoint().port()
+                                           : static_cast<unsigned short>(0),
+                {}};
     }
     if (auto found = tz::locate_zone(s.config.time_zone); !found) {
-        return {0, fmt::format("invalid time zone '{}': {}", s.config.time_zone, found.error)};
+        return {0, 0, fmt::format("invalid time zone '{}': {}", s.config.time_zone, found.error)};
     }
     std::error_code fs_ec;
     std::filesystem::create_directories(s.config.data_dir, fs_ec);
     if (fs_ec) {
-        return {0, fmt::format("invalid data_dir '{}': {}", s.config.data_dir, fs_ec.message())};
+        return {0, 0, fmt::format("invalid data_dir '{}': {}", s.config.data_dir, fs_ec.message())};
     }
     auto opened = sqlite_storage::open(std::filesystem::path{s.config.data_dir} / "admsd.sqlite3");
     if (!opened) {
-        return {0, fmt::format("invalid data_dir '{}': cannot open the database: {}",
-                               s.config.data_dir, opened.error.message)};
+        return {0, 0,
+                fmt::format("invalid data_dir '{}': cannot open the database: {}",
+                            s.config.data_dir, opened.error.message)};
     }
     s.store = std::move(*opened.value);
-    s.devices = std::make_unique<device_service>(s.config, *s.store, s.writer, s.log, s.zone);
+    s.devices = std::make_unique<device_service>(s.config, *s.store, s.writer, s.log, s.zone,
+                                                 s.stats, s.waiters);
     if (auto loaded = s.devices->load(); !loaded) {
-        return {0, fmt::format("cannot read the database in '{}': {}", s.config.data_dir,
-                               loaded.error.message)};
+        return {0, 0,
+                fmt::format("cannot read the database in '{}': {}", s.config.data_dir,
+                            loaded.error.message)};
     }
 
-    auto [host, port] = split_listen(s.config.listen);
-    boost::system::error_code ec;
-    auto address = net::ip::make_address(host, ec);
-    if (ec) {
-        return {0, fmt::format("invalid listen '{}': '{}' is not an IP address", s.config.listen,
-                               host)};
+    std::vector<std::string> tokens = s.config.admin_tokens;
+    if (tokens.empty()) {
+        auto file = load_or_create_token(s.config.data_dir);
+        if (!file) {
+            return {0, 0, fmt::format("admin token: {}", file.error)};
+        }
+        if (file.created) {
+            // Shown once, at creation; afterwards it is only in the file (mode 0600).
+            s.log.event("admin_token",
+                        fmt::format("Generated the admin API token (stored in {}, shown only "
+                                    "now): {}",
+                                    file.path.string(), file.token));
+        }
+        tokens.push_back(std::move(file.token));
     }
-    tcp::endpoint endpoint{address, static_cast<unsigned short>(std::stoi(port))};
-    s.acceptor.open(endpoint.protocol(), ec);
-    if (!ec) {
-        s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
-        s.acceptor.bind(endpoint, ec);
+    s.admin = std::make_unique<admin_api>(s.config, *s.devices, *s.store, s.reader, s.stats,
+                                          s.waiters, std::move(tokens));
+
+    if (auto error = s.bind(s.acceptor, s.config.listen); !error.empty()) {
+        return {0, 0, error};
     }
-    if (!ec) {
-        s.acceptor.listen(net::socket_base::max_listen_connections, ec);
-    }
-    if (ec) {
-        return {0, fmt::format("invalid listen '{}': cannot listen: {}", s.config.listen,
-                               ec.message())};
+    if (!s.config.admin_listen.empty()) {
+        if (auto error = s.bind(s.admin_acceptor, s.config.admin_listen); !error.empty()) {
+            return {0, 0, error};
+        }
     }
     auto bound = s.acceptor.local_endpoint();
     auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
@@ -269,12 +403,25 @@ app::start_result app::start()
                  {"port", std::to_string(bound.port())},
                  {"zone", std::string{s.zone.name()}}});
 
-    net::co_spawn(s.acceptor.get_executor(), s.accept_loop(), net::detached);
+    bool separate = s.admin_acceptor.is_open();
+    if (separate) {
+        auto admin_bound = s.admin_acceptor.local_endpoint();
+        s.log.event("start", fmt::format("admin API listening on {}:{}",
+                                         admin_bound.address().to_string(), admin_bound.port()));
+        net::co_spawn(s.admin_acceptor.get_executor(),
+                      s.accept_loop(s.admin_acceptor, listener_role::admin), net::detached);
+    }
+    net::co_spawn(
+        s.acceptor.get_executor(),
+        s.accept_loop(s.acceptor, separate ? listener_role::devices : listener_role::both),
+        net::detached);
     for (unsigned i = 0; i < s.config.threads; ++i) {
         s.threads.emplace_back([&s] { s.io.run(); });
     }
     s.started = true;
-    return {bound.port(), {}};
+    return {bound.port(),
+            separate ? s.admin_acceptor.local_endpoint().port() : static_cast<unsigned short>(0),
+            {}};
 }
 
 void app::stop()
@@ -288,7 +435,12 @@ void app::stop()
     net::post(s.acceptor.get_executor(), [&s] {
         boost::system::error_code ignored;
         s.acceptor.close(ignored);
+        s.admin_acceptor.close(ignored);
     });
+    // Requests waiting for a device's confirmation answer 503 now instead of holding the drain.
+    if (s.admin) {
+        s.admin->stop();
+    }
     // Let requests already read finish their commit and reply, within a bound.
     auto deadline = std::chrono::steady_clock::now() + drain_timeout;
     while (s.busy > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -300,6 +452,7 @@ void app::stop()
     }
     s.threads.clear();
     s.writer.join();
+    s.reader.join();
     s.store.reset();
     s.log.event("stop", "admsd stopped");
 }

@@ -21,6 +21,7 @@ class app {
     // What start() did: the bound port, or one line saying why the server cannot run.
     struct start_result {
         unsigned short port = 0;
+        unsigned short admin_port = 0; // the admin API's own port; 0 when it shares `port`
         std::string error;
         explicit operator bool() const { return error.empty(); }
     };

@@ -13,8 +13,9 @@
 #include "protocol/text.hpp"
 #include "protocol/zk_time.hpp"
 #include "server/blocking_pool.hpp"
+#include "server/command_waiters.hpp"
 #include "server/logger.hpp"
-#include "server/time_sync_policy.hpp"
+#include "server/metrics.hpp"
 
 #include <fmt/format.h>
 
@@ -74,9 +75,20 @@ std::string registry_code(std::string_view serial_number)
 } // namespace
 
 device_service::device_service(const settings& config, storage& store, blocking_pool& writer,
-                               logger& log, tz::zone server_zone)
-    : config_{config}, store_{store}, writer_{writer}, log_{log}, server_zone_{server_zone}
+                               logger& log, tz::zone server_zone, metrics& stats,
+                               command_waiters& waiters)
+    : config_{config}, store_{store}, writer_{writer}, log_{log},
+      server_zone_{server_zone}, stats_{stats}, waiters_{waiters}
 {
+}
+
+template <class F>
+boost::asio::awaitable<std::invoke_result_t<F&>> device_service::write(F f)
+{
+    auto start = std::chrono::steady_clock::now();
+    auto result = co_await writer_.run(std::move(f));
+    stats_.database_commit(std::chrono::steady_clock::now() - start);
+    co_return result;
 }
 
 storage_status device_service::load()
@@ -135,9 +147,10 @@ storage_status device_service::load()
 
 tz::zone device_service::zone_of(const device_entry& entry) const
 {
-    // The config file's zone, then one set through the admin API, then the server's.
-    for (const auto* name : {&entry.settings.time_zone,
-                             entry.record.zone_override ? &*entry.record.zone_override : nullptr}) {
+    // One set through the admin API (the later, explicit act), then the config file's, then the
+    // server's.
+    for (const auto* name : {entry.record.zone_override ? &*entry.record.zone_override : nullptr,
+                             &entry.settings.time_zone}) {
         if (name != nullptr && !name->empty()) {
             if (auto found = tz::locate_zone(*name)) {
                 return *found.value;
@@ -145,6 +158,49 @@ tz::zone device_service::zone_of(const device_entry& entry) const
         }
     }
     return server_zone_;
+}
+
+time_dialect device_service::dialect_of(const device_entry& entry) const
+{
+    if (const auto& stored = entry.record.time_dialect_override) {
+        return *stored == "att-singular" ? time_dialect::att_singular : time_dialect::att;
+    }
+    return entry.settings.dialect.value_or(config_.dialect);
+}
+
+sync_schedule device_service::schedule_of(const device_entry& entry) const
+{
+    // As for zones: the admin API's value, then the config file's, then the global setting.
+    sync_schedule schedule;
+    const auto& r = entry.record;
+    schedule.daily_at = r.sync_at_minutes ? std::chrono::minutes{*r.sync_at_minutes}
+                                          : entry.settings.sync_at.value_or(config_.sync_at);
+    if (r.sync_interval_minutes) {
+        schedule.interval = std::chrono::minutes{*r.sync_interval_minutes}; // 0: off
+    } else {
+        schedule.interval =
+            entry.settings.sync_interval ? entry.settings.sync_interval : config_.sync_interval;
+    }
+    return schedule;
+}
+
+device_snapshot device_service::snapshot_of(const device_entry& entry) const
+{
+    device_snapshot s;
+    s.record = entry.record;
+    s.settings = entry.settings;
+    auto zone = entry.zone ? *entry.zone : zone_of(entry);
+    s.zone_name = std::string{zone.name()};
+    s.zone_source = s.zone_name == entry.record.zone_override.value_or("") ? "api"
+                    : s.zone_name == entry.settings.time_zone              ? "config"
+                                                                           : "server";
+    s.dialect = dialect_of(entry);
+    auto schedule = schedule_of(entry);
+    s.sync_at = schedule.daily_at;
+    if (schedule.interval && schedule.interval->count() > 0) {
+        s.sync_interval = schedule.interval;
+    }
+    return s;
 }
 
 device_service::device_view device_service::touch(const protocol::iclock_query& query,
@@ -181,9 +237,8 @@ device_service::device_view device_service::touch(const protocol::iclock_query& 
         if (query.language) {
             record.language = *query.language;
         }
-        view.emplace(device_view{record, inserted, *entry.zone,
-                                 verb_of(entry.settings.dialect.value_or(config_.dialect)),
-                                 entry.settings});
+        view.emplace(device_view{record, inserted, *entry.zone, verb_of(dialect_of(entry)),
+                                 schedule_of(entry)});
     }
     // Whatever request a device first makes, it is logged as new (outside the registry lock).
     if (view->is_new) {
@@ -245,7 +300,7 @@ boost::asio::awaitable<bool> device_service::save_device(const std::string& seri
     if (!copy) {
         co_return false;
     }
-    auto saved = co_await writer_.run([this, &copy] { return store_.upsert_device(*copy); });
+    auto saved = co_await write([this, &copy] { return store_.upsert_device(*copy); });
     if (!saved) {
         storage_failure("saving a device", saved.error);
         co_return false;
@@ -254,46 +309,41 @@ boost::asio::awaitable<bool> device_service::save_device(const std::string& seri
     co_return true;
 }
 
+boost::asio::awaitable<storage_result<enqueued_command>>
+device_service::enqueue_time_sync(const std::string& serial_number, const std::string& verb,
+                                  std::string_view reason, clock::time_point now)
+{
+    // The DateTime value is filled in when the command goes out: queue a placeholder of the
+    // same length so the reply-size limit is computed right. A pending time sync (queued, or sent
+    // and not answered) is returned instead of queueing a second one, in the same transaction.
+    std::string placeholder = verb + " DateTime=000000000";
+    std::string kind = fmt::format("{}: {}", time_sync_kind, reason);
+    auto queued = co_await write([&] {
+        return store_.enqueue_command_unless_pending(serial_number, placeholder, kind,
+                                                     time_sync_kind, to_instant(now));
+    });
+    if (!queued) {
+        storage_failure("queueing a time sync", queued.error);
+        co_return queued;
+    }
+    storage_ok();
+    update_record(serial_number, [&](device_record& r) { r.time_sync_sent_at = to_instant(now); });
+    if (queued.value->created) {
+        stats_.commands_queued(1);
+        log_.event("time_sync_queued",
+                   fmt::format("Time sync queued for device {} (reason: {})",
+                               escape_for_log(serial_number), reason),
+                   {{"sn", serial_number}, {"reason", std::string{reason}}});
+    }
+    co_return queued;
+}
+
 boost::asio::awaitable<bool> device_service::queue_time_sync(const device_view& device,
                                                              std::string_view reason,
                                                              clock::time_point now)
 {
-    const auto& sn = device.record.serial_number;
-    // The DateTime value is filled in when the command goes out: queue a placeholder of the
-    // same length so the reply-size limit is computed right.
-    std::string placeholder = device.verb + " DateTime=000000000";
-    std::string kind = fmt::format("{}: {}", time_sync_kind, reason);
-    auto queued = co_await writer_.run([&]() -> storage_result<bool> {
-        auto commands = store_.list_commands(sn, 0);
-        if (!commands) {
-            return commands.error;
-        }
-        bool pending = std::any_of(
-            commands.value->begin(), commands.value->end(), [](const queued_command& c) {
-                return is_time_sync(c) &&
-                       (c.state == command_state::queued || c.state == command_state::sent);
-            });
-        if (pending) {
-            return false;
-        }
-        auto id = store_.enqueue_command(sn, placeholder, kind, to_instant(now));
-        if (!id) {
-            return id.error;
-        }
-        return true;
-    });
-    if (!queued) {
-        storage_failure("queueing a time sync", queued.error);
-        co_return false;
-    }
-    update_record(sn, [&](device_record& r) { r.time_sync_sent_at = to_instant(now); });
-    if (*queued.value) {
-        log_.event(
-            "time_sync_queued",
-            fmt::format("Time sync queued for device {} (reason: {})", escape_for_log(sn), reason),
-            {{"sn", sn}, {"reason", std::string{reason}}});
-    }
-    co_return true;
+    auto queued = co_await enqueue_time_sync(device.record.serial_number, device.verb, reason, now);
+    co_return static_cast<bool>(queued);
 }
 
 boost::asio::awaitable<http_response> device_service::handle(const http_request& request)
@@ -494,7 +544,7 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
         };
     }
 
-    auto result = co_await writer_.run([&]() -> storage_result<store_counts> {
+    auto result = co_await write([&]() -> storage_result<store_counts> {
         auto stored = store();
         if (stored && !rejected.empty()) {
             if (auto kept = store_.store_rejected_lines(sn, table, rejected, received); !kept) {
@@ -515,6 +565,9 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
     }
     storage_ok();
     const auto& counts = *result.value;
+    if (stamp_field == &device_record::attlog_stamp) {
+        stats_.punches(counts.stored, counts.duplicate, rejected.size());
+    }
     log_.event("batch",
                fmt::format("{}, {}, {} stored, {} duplicate, {} rejected{}", escape_for_log(sn),
                            escape_for_log(table), counts.stored, counts.duplicate, rejected.size(),
@@ -554,7 +607,7 @@ boost::asio::awaitable<http_response> device_service::store_photo(const device_v
     storage_error error;
     bool ok = false;
     if (upload) {
-        auto result = co_await writer_.run(
+        auto result = co_await write(
             [&] { return store_.store_photo(sn, upload->file_name, upload->bytes, received); });
         ok = static_cast<bool>(result);
         if (!ok) {
@@ -562,7 +615,7 @@ boost::asio::awaitable<http_response> device_service::store_photo(const device_v
         }
     } else {
         // Not the documented shape: keep the body whole rather than lose it.
-        auto result = co_await writer_.run(
+        auto result = co_await write(
             [&] { return store_.store_table_body(sn, "ATTPHOTO", request.body, received); });
         ok = static_cast<bool>(result);
         if (!ok) {
@@ -612,11 +665,7 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
         if (device.record.time_sync_sent_at) {
             state.last_sync = to_seconds(*device.record.time_sync_sent_at);
         }
-        sync_schedule schedule;
-        schedule.daily_at = device.settings.sync_at.value_or(config_.sync_at);
-        schedule.interval =
-            device.settings.sync_interval ? device.settings.sync_interval : config_.sync_interval;
-        if (auto due = periodic_sync_due(state, schedule, device.zone,
+        if (auto due = periodic_sync_due(state, device.schedule, device.zone,
                                          std::chrono::floor<std::chrono::seconds>(now))) {
             reason = std::string{describe(*due)};
         }
@@ -631,7 +680,7 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
     resend_policy policy;
     policy.resend_after = config_.command_resend_after;
     policy.max_attempts = config_.command_max_attempts;
-    auto claimed = co_await writer_.run([&] {
+    auto claimed = co_await write([&] {
         return store_.claim_commands(sn, to_instant(clock::now()), policy,
                                      [](const std::vector<queued_command>& queue) {
                                          std::vector<protocol::device_command> commands;
@@ -653,6 +702,7 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
         co_return text_response(200, "OK");
     }
 
+    stats_.commands_sent(claimed.value->size());
     // The DateTime is the device's local time as the reply is written, rounded to the second.
     auto send_time = round_to_second(clock::now());
     auto device_local = device.zone.to_local(send_time);
@@ -661,6 +711,7 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
         std::string text = command.text;
         if (is_time_sync(command)) {
             text = time_sync_command(device.verb, device_local);
+            stats_.time_sync(sync_outcome::sent);
             log_time_sent(
                 sn, device.zone, send_time, text,
                 command.kind.substr(std::min(command.kind.size(), time_sync_kind.size() + 2)));
@@ -685,7 +736,7 @@ device_service::command_results(const http_request& request, const protocol::icl
         std::vector<result_match> matches;
         std::vector<queued_command> commands;
     };
-    auto result = co_await writer_.run([&]() -> storage_result<outcome> {
+    auto result = co_await write([&]() -> storage_result<outcome> {
         auto matches = store_.record_command_results(sn, parsed.records, received);
         if (!matches) {
             return matches.error;
@@ -716,16 +767,22 @@ device_service::command_results(const http_request& request, const protocol::icl
     storage_ok();
 
     bool changed = false;
+    std::size_t acknowledged = 0;
+    std::size_t failed = 0;
     for (std::size_t i = 0; i < parsed.records.size(); ++i) {
         const auto& r = parsed.records[i];
         auto command = std::find_if(result.value->commands.begin(), result.value->commands.end(),
                                     [&](const queued_command& c) { return c.id == r.id; });
         bool matched =
             i < result.value->matches.size() && result.value->matches[i] == result_match::matched;
+        if (matched) {
+            ++(r.return_code >= 0 ? acknowledged : failed);
+        }
         if (command == result.value->commands.end() || !matched || !is_time_sync(*command)) {
             continue;
         }
         changed = true;
+        stats_.time_sync(r.return_code == 0 ? sync_outcome::confirmed : sync_outcome::refused);
         if (r.return_code == 0) {
             update_record(sn, [&](device_record& rec) {
                 rec.time_sync_confirmed_at = received;
@@ -743,6 +800,13 @@ device_service::command_results(const http_request& request, const protocol::icl
                        fmt::format("\xE2\x9D\x8C Device {} refused time sync (command {}): {}",
                                    escape_for_log(sn), escape_for_log(r.id), why),
                        {{"sn", sn}, {"command_id", r.id}, {"error", why}});
+        }
+    }
+    stats_.command_results(acknowledged, failed);
+    // Wake the admin requests waiting on these commands once the registry shows the outcome.
+    for (std::size_t i = 0; i < parsed.records.size() && i < result.value->matches.size(); ++i) {
+        if (result.value->matches[i] == result_match::matched) {
+            waiters_.notify(command_waiters::key(sn, parsed.records[i].id));
         }
     }
     for (const auto& line : parsed.rejected) {
@@ -805,7 +869,164 @@ http_response device_service::compat_time_reply(const http_request& request,
                   fmt::format("{} XML with {} time format", set ? "SetTime" : "GetTime",
                               protocol::time_format_name(format)),
                   {});
-    return {200, "application/xml", std::move(body)};
+    return {200, "application/xml", std::move(body), {}, {}};
+}
+
+std::vector<device_snapshot> device_service::devices() const
+{
+    std::lock_guard lock{mutex_};
+    std::vector<device_snapshot> out;
+    out.reserve(devices_.size());
+    for (const auto& [sn, entry] : devices_) {
+        out.push_back(snapshot_of(entry));
+    }
+    return out;
+}
+
+std::optional<device_snapshot> device_service::find_device(std::string_view id) const
+{
+    std::lock_guard lock{mutex_};
+    if (auto it = devices_.find(id); it != devices_.end()) {
+        return snapshot_of(it->second);
+    }
+    for (const auto& [sn, entry] : devices_) {
+        if (entry.record.alias && *entry.record.alias == id) {
+            return snapshot_of(entry);
+        }
+    }
+    return std::nullopt;
+}
+
+bool device_service::storage_healthy() const
+{
+    std::lock_guard lock{mutex_};
+    return !storage_failed_;
+}
+
+boost::asio::awaitable<storage_result<enqueued_command>>
+device_service::request_time_sync(const std::string& serial_number, std::string_view reason)
+{
+    std::string verb;
+    {
+        std::lock_guard lock{mutex_};
+        auto it = devices_.find(serial_number);
+        if (it == devices_.end()) {
+            co_return storage_error{fmt::format("unknown device {}", serial_number)};
+        }
+        verb = verb_of(dialect_of(it->second));
+    }
+    co_return co_await enqueue_time_sync(serial_number, verb, reason, clock::now());
+}
+
+boost::asio::awaitable<storage_result<std::string>>
+device_service::queue_command(const std::string& serial_number, std::string text, std::string kind)
+{
+    auto now = to_instant(clock::now());
+    auto queued =
+        co_await write([&] { return store_.enqueue_command(serial_number, text, kind, now); });
+    if (!queued) {
+        storage_failure("queueing a command", queued.error);
+        co_return queued;
+    }
+    storage_ok();
+    stats_.commands_queued(1);
+    log_.event("command_queued",
+               fmt::format("Command {} queued for device {} ({}): {}", *queued.value,
+                           escape_for_log(serial_number), escape_for_log(kind),
+                           escape_for_log(text.substr(0, 120))),
+               {{"sn", serial_number}, {"command_id", *queued.value}, {"kind", kind}});
+    co_return queued;
+}
+
+boost::asio::awaitable<device_service::update_result>
+device_service::update_device(const std::string& serial_number, const device_patch& patch)
+{
+    // Apply the patch to a copy, store it, then apply the same fields to the registry (which
+    // polls keep updating meanwhile), so a failed write changes nothing.
+    auto apply = [&](device_record& r) {
+        if (patch.alias) {
+            r.alias = *patch.alias;
+        }
+        if (patch.time_zone) {
+            r.zone_override = *patch.time_zone;
+        }
+        if (patch.dialect) {
+            r.time_dialect_override.reset();
+            if (*patch.dialect) {
+                r.time_dialect_override =
+                    **patch.dialect == time_dialect::att_singular ? "att-singular" : "att";
+            }
+        }
+        if (patch.sync_at) {
+            r.sync_at_minutes.reset();
+            if (*patch.sync_at) {
+                r.sync_at_minutes = static_cast<int>((*patch.sync_at)->count());
+            }
+        }
+        if (patch.sync_interval) {
+            r.sync_interval_minutes.reset();
+            if (*patch.sync_interval) {
+                r.sync_interval_minutes = static_cast<int>((*patch.sync_interval)->count());
+            }
+        }
+        if (patch.approved) {
+            r.approved = *patch.approved;
+        }
+    };
+    std::optional<device_record> copy;
+    bool was_approved = false;
+    {
+        std::lock_guard lock{mutex_};
+        auto it = devices_.find(serial_number);
+        if (it == devices_.end()) {
+            co_return update_result{{}, 404, fmt::format("Device not found: {}", serial_number)};
+        }
+        if (patch.alias && *patch.alias) {
+            const auto& alias = **patch.alias;
+            for (const auto& [sn, entry] : devices_) {
+                if (sn != serial_number && (sn == alias || entry.record.alias == alias)) {
+                    co_return update_result{
+                        {}, 409, fmt::format("alias '{}' is already used by device {}", alias, sn)};
+                }
+            }
+        }
+        copy = it->second.record;
+        was_approved = copy->approved;
+    }
+    apply(*copy);
+    bool releasing = copy->approved && !was_approved;
+    auto stored = co_await write([&]() -> storage_result<std::size_t> {
+        auto saved = store_.upsert_device(*copy);
+        if (!saved) {
+            return saved.error;
+        }
+        if (!releasing) {
+            return std::size_t{0};
+        }
+        return store_.release_quarantine(serial_number);
+    });
+    if (!stored) {
+        storage_failure("updating a device", stored.error);
+        co_return update_result{{}, 503, "storage unavailable: " + stored.error.message};
+    }
+    storage_ok();
+    std::optional<device_snapshot> snapshot;
+    {
+        std::lock_guard lock{mutex_};
+        auto& entry = devices_[serial_number];
+        apply(entry.record);
+        entry.zone.reset(); // the zone in force may have changed
+        entry.zone = zone_of(entry);
+        snapshot = snapshot_of(entry);
+    }
+    log_.event(
+        "device_updated",
+        fmt::format("Device {} updated through the admin API{}", escape_for_log(serial_number),
+                    releasing
+                        ? fmt::format(": approved, {} quarantined punches released", *stored.value)
+                        : ""),
+        {{"sn", serial_number}});
+    co_return update_result{std::move(snapshot), 200, {}};
 }
 
 } // namespace adms::server

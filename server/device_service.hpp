@@ -4,6 +4,7 @@
 #include "server/http_message.hpp"
 #include "server/settings.hpp"
 #include "server/storage.hpp"
+#include "server/time_sync_policy.hpp"
 #include "tz/zone.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -17,7 +18,32 @@
 namespace adms::server {
 
 class blocking_pool;
+class command_waiters;
 class logger;
+class metrics;
+
+// What the admin API shows of one device: copies taken under the registry lock.
+struct device_snapshot {
+    device_record record;
+    device_settings settings; // from the config file
+    std::string zone_name;    // the zone in force
+    std::string zone_source;  // "api" (PATCH), "config" (the config file) or "server"
+    time_dialect dialect = time_dialect::att;
+    std::chrono::minutes sync_at{0};
+    std::optional<std::chrono::minutes> sync_interval;
+};
+
+// A change to a device from PATCH /devices/{id}: an absent member is left alone, an empty inner
+// optional clears the API's override (the config file's value or the default applies again).
+struct device_patch {
+    std::optional<std::optional<std::string>> alias;
+    std::optional<std::optional<std::string>> time_zone; // a valid IANA name
+    std::optional<std::optional<time_dialect>> dialect;
+    std::optional<std::optional<std::chrono::minutes>> sync_at;
+    // An inner value of 0 turns the periodic sync off for this device.
+    std::optional<std::optional<std::chrono::minutes>> sync_interval;
+    std::optional<bool> approved;
+};
 
 // The iclock endpoints: handshake, uploads, command polls and results, time replies. Owns the
 // in-memory device registry (backed by storage) and decides when a device's clock is set.
@@ -26,7 +52,7 @@ class logger;
 class device_service {
   public:
     device_service(const settings& config, storage& store, blocking_pool& writer, logger& log,
-                   tz::zone server_zone);
+                   tz::zone server_zone, metrics& stats, command_waiters& waiters);
 
     // Loads the devices from storage and applies the config file's per-device settings.
     storage_status load();
@@ -34,6 +60,31 @@ class device_service {
     // Answers one request to /iclock/…; any other path is 404. `request` must outlive the
     // returned awaitable (the session awaits it at once): no copy of the body is made.
     boost::asio::awaitable<http_response> handle(const http_request& request);
+
+    // Admin API: every device, ordered by serial number.
+    std::vector<device_snapshot> devices() const;
+    // Admin API: the device whose serial number, else whose alias, is `id`.
+    std::optional<device_snapshot> find_device(std::string_view id) const;
+    // Queues an on-demand time sync, or returns the time sync already pending for the device
+    // (so concurrent requests share one command). Waiting for its result is the caller's job.
+    boost::asio::awaitable<storage_result<enqueued_command>>
+    request_time_sync(const std::string& serial_number, std::string_view reason);
+    // Queues an admin command (already validated) and returns its id.
+    boost::asio::awaitable<storage_result<std::string>>
+    queue_command(const std::string& serial_number, std::string text, std::string kind);
+    // What update_device did: the device as it now is, or an HTTP status and why not (404
+    // unknown device, 409 alias in use, 503 storage failure).
+    struct update_result {
+        std::optional<device_snapshot> device;
+        unsigned status = 200;
+        std::string error;
+    };
+    // Applies a PATCH and persists it; approving also releases the device's quarantined punches.
+    // An alias another device uses (as alias or serial number) is refused.
+    boost::asio::awaitable<update_result> update_device(const std::string& serial_number,
+                                                        const device_patch& patch);
+    // False while storage writes fail (uploads are answered 503).
+    bool storage_healthy() const;
 
   private:
     using clock = std::chrono::system_clock;
@@ -52,11 +103,17 @@ class device_service {
         bool is_new = false;
         tz::zone zone;
         std::string verb; // "SET OPTIONS" or "SET OPTION"
-        device_settings settings;
+        sync_schedule schedule;
     };
 
     device_view touch(const protocol::iclock_query& query, const http_request& request);
     tz::zone zone_of(const device_entry& entry) const;
+    time_dialect dialect_of(const device_entry& entry) const;
+    sync_schedule schedule_of(const device_entry& entry) const;
+    device_snapshot snapshot_of(const device_entry& entry) const;
+    // Runs a storage write on the writer and records its latency (queue to commit).
+    template <class F>
+    boost::asio::awaitable<std::invoke_result_t<F&>> write(F f);
     void update_record(const std::string& serial_number,
                        const std::function<void(device_record&)>& change);
 
@@ -78,6 +135,10 @@ class device_service {
     // Queues a time-sync command unless one is already pending; false on a storage failure.
     boost::asio::awaitable<bool> queue_time_sync(const device_view& device, std::string_view reason,
                                                  clock::time_point now);
+    // The one place a time sync is queued (or the pending one found); logs and counts it.
+    boost::asio::awaitable<storage_result<enqueued_command>>
+    enqueue_time_sync(const std::string& serial_number, const std::string& verb,
+                      std::string_view reason, clock::time_point now);
     // Merges a stamp the device sent into the registry's copy; true when the stored one moved.
     bool merge_into_record(const std::string& serial_number,
                            std::optional<std::string> device_record::*stamp_field,
@@ -97,6 +158,8 @@ class device_service {
     blocking_pool& writer_;
     logger& log_;
     tz::zone server_zone_;
+    metrics& stats_;
+    command_waiters& waiters_;
 
     mutable std::mutex mutex_;
     std::map<std::string, device_entry, std::less<>> devices_;

@@ -23,7 +23,14 @@ struct setting_spec {
     const char* env;  // environment variable
     const char* help; // one line
     std::function<apply_result(settings&, const std::string&)> apply;
+    bool secret = false; // never echo the value in an error
 };
+
+// The value as an error message may show it.
+std::string shown(const setting_spec& spec, const std::string& value)
+{
+    return spec.secret ? std::string{"(hidden)"} : value;
+}
 
 std::string flag_of(const setting_spec& spec)
 {
@@ -80,6 +87,49 @@ const std::vector<setting_spec>& specs()
                  return "expected ADDRESS:PORT, e.g. 0.0.0.0:8080";
              }
              s.listen = v;
+             return {};
+         }},
+        {"admin_listen", "ADMS_ADMIN_LISTEN",
+         "separate address:port for the admin API (default: the device port serves both)",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (v.empty()) {
+                 s.admin_listen.clear();
+                 return {};
+             }
+             if (!valid_listen(v)) {
+                 return "expected ADDRESS:PORT, e.g. 127.0.0.1:8081";
+             }
+             s.admin_listen = v;
+             return {};
+         }},
+        {"admin_token", "ADMS_ADMIN_TOKEN",
+         "admin API bearer token(s), comma-separated (default: generated into data_dir)",
+         [](settings& s, const std::string& v) -> apply_result {
+             std::vector<std::string> tokens;
+             std::size_t start = 0;
+             while (start <= v.size()) {
+                 auto comma = std::min(v.find(',', start), v.size());
+                 std::string token = v.substr(start, comma - start);
+                 bool printable = std::all_of(token.begin(), token.end(),
+                                              [](char c) { return c > ' ' && c < 127; });
+                 if (token.size() < 16 || !printable) {
+                     // Never echo a token into a log line: say what is wrong without it.
+                     return "expected tokens of at least 16 printable characters without spaces";
+                 }
+                 tokens.push_back(std::move(token));
+                 start = comma + 1;
+             }
+             s.admin_tokens = std::move(tokens);
+             return {};
+         },
+         true},
+        {"metrics_auth", "ADMS_METRICS_AUTH",
+         "token (default: /metrics needs the admin token) or none (open to scrapers)",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (v != "token" && v != "none") {
+                 return "expected token or none";
+             }
+             s.metrics_require_token = v == "token";
              return {};
          }},
         {"data_dir", "ADMS_DATA_DIR", "directory of the SQLite database (created if missing)",
@@ -208,6 +258,14 @@ std::string text_of(const toml::node& node)
     if (auto b = node.value<bool>()) {
         return *b ? "true" : "false";
     }
+    if (const auto* array = node.as_array()) {
+        // A list (admin_token = ["…", "…"]) reads like the comma-separated form.
+        std::string joined;
+        for (const auto& item : *array) {
+            joined += (joined.empty() ? "" : ",") + text_of(item);
+        }
+        return joined;
+    }
     return {};
 }
 
@@ -289,7 +347,7 @@ apply_result apply_file(settings& s, const std::string& path)
         }
         std::string value = text_of(node);
         if (auto error = spec->apply(s, value); !error.empty()) {
-            return bad(spec->key, value, error);
+            return bad(spec->key, shown(*spec, value), error);
         }
     }
     return {};
@@ -421,14 +479,16 @@ settings_load load_settings(const std::vector<std::string>& args,
     for (const auto& spec : specs()) {
         if (const auto* value = env(spec.env)) {
             if (auto error = spec.apply(s, *value); !error.empty()) {
-                result.error = fmt::format("invalid {} '{}': {}", spec.env, *value, error);
+                result.error =
+                    fmt::format("invalid {} '{}': {}", spec.env, shown(spec, *value), error);
                 return result;
             }
         }
     }
     for (const auto& [spec, value] : flags) {
         if (auto error = spec->apply(s, value); !error.empty()) {
-            result.error = fmt::format("invalid {} '{}': {}", flag_of(*spec), value, error);
+            result.error =
+                fmt::format("invalid {} '{}': {}", flag_of(*spec), shown(*spec, value), error);
             return result;
         }
     }

@@ -28,6 +28,11 @@ struct device_settings {
 // beats these defaults.
 struct settings {
     std::string listen = "0.0.0.0:8080";
+    std::string admin_listen; // a separate address:port for the admin API; empty = `listen`
+    // Bearer tokens the admin API accepts; empty = the one in <data_dir>/admin_token (made at
+    // first start).
+    std::vector<std::string> admin_tokens;
+    bool metrics_require_token = true; // /metrics behind the token (false: open to scrapers)
     std::string data_dir = "./data";
     std::string time_zone; // resolved at load: flag, env, file, TZ, /etc/localtime, else UTC
     unsigned threads = 0;  // 0 = one per core

@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <variant>
 
 namespace adms::server {
 namespace {
@@ -158,6 +159,16 @@ CREATE TABLE command_result (
     received_at_ms INTEGER NOT NULL
 ) STRICT;
 )sql",
+    R"sql(
+-- Per-device settings made through the admin API; NULL: the config file decides.
+ALTER TABLE device ADD COLUMN time_dialect_override TEXT
+    CHECK (time_dialect_override IN ('att', 'att-singular'));
+ALTER TABLE device ADD COLUMN sync_at_minutes INTEGER CHECK (sync_at_minutes BETWEEN 0 AND 1439);
+ALTER TABLE device ADD COLUMN sync_interval_minutes INTEGER CHECK (sync_interval_minutes >= 0);
+
+-- query_punches by PIN (one employee across devices) in id order, without a table scan.
+CREATE INDEX punch_by_pin ON punch (pin, id);
+)sql",
 };
 
 // A failed SQLite call, thrown inside this file only and turned into a storage_error by run().
@@ -192,6 +203,9 @@ instant from_ms(std::int64_t ms)
     return instant{std::chrono::milliseconds{ms}};
 }
 
+// A value for a statement parameter, when the parameters are only known at run time.
+using parameter = std::variant<std::int64_t, std::string_view>;
+
 // A prepared statement; parameters bind in order, columns read by index.
 class statement {
   public:
@@ -214,6 +228,19 @@ class statement {
         sqlite3_clear_bindings(stmt_);
         int index = 0;
         (bind_one(++index, values), ...);
+        return *this;
+    }
+
+    // Resets the statement and binds `values` to parameters 1, 2, ...
+    statement& bind_all(std::span<const parameter> values)
+    {
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+        int index = 0;
+        for (const auto& value : values) {
+            ++index;
+            std::visit([&](const auto& v) { bind_one(index, v); }, value);
+        }
         return *this;
     }
 
@@ -310,6 +337,25 @@ class statement {
 
     sqlite3* db_;
     sqlite3_stmt* stmt_ = nullptr;
+};
+
+// BEGIN ... ROLLBACK around reads that must see one snapshot (a deferred transaction takes its
+// snapshot at the first read); ends however the scope is left.
+class read_transaction {
+  public:
+    explicit read_transaction(sqlite3* db) : db_{db} { exec(db_, "BEGIN"); }
+    read_transaction(const read_transaction&) = delete;
+    read_transaction& operator=(const read_transaction&) = delete;
+    ~read_transaction()
+    {
+        if (sqlite3_get_autocommit(db_) == 0) {
+            // Ending a read transaction cannot lose anything, whatever the outcome.
+            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        }
+    }
+
+  private:
+    sqlite3* db_;
 };
 
 // BEGIN IMMEDIATE ... COMMIT; rolls back when left without commit (error or exception).
@@ -458,7 +504,7 @@ constexpr std::string_view device_columns =
     "serial_number, first_seen_ms, last_seen_ms, remote_address, push_version, language, "
     "approved, alias, zone_override, dialect, attlog_stamp, operlog_stamp, attphoto_stamp, "
     "full_upload_requested, info, info_at_ms, time_sync_sent_ms, time_sync_confirmed_ms, "
-    "time_sync_error";
+    "time_sync_error, time_dialect_override, sync_at_minutes, sync_interval_minutes";
 
 device_record read_device(const statement& s)
 {
@@ -482,6 +528,9 @@ device_record read_device(const statement& s)
     d.time_sync_sent_at = s.optional_time(16);
     d.time_sync_confirmed_at = s.optional_time(17);
     d.time_sync_error = s.text(18);
+    d.time_dialect_override = s.optional_text(19);
+    d.sync_at_minutes = s.optional_small_integer(20);
+    d.sync_interval_minutes = s.optional_small_integer(21);
     return d;
 }
 
@@ -532,6 +581,32 @@ queued_command read_command(const statement& s)
     return c;
 }
 
+constexpr std::string_view punch_columns =
+    "id, serial_number, pin, local_time, utc_s, status, verify, work_code, sequence, raw_line, "
+    "received_at_ms, quarantined";
+
+stored_punch read_punch(const statement& s)
+{
+    stored_punch p;
+    p.id = s.integer(0);
+    p.serial_number = s.text(1);
+    p.pin = s.text(2);
+    p.local_time = s.text(3);
+    if (auto utc = s.optional_integer(4)) {
+        p.utc = std::chrono::sys_seconds{std::chrono::seconds{*utc}};
+    }
+    p.status = s.small_integer(5);
+    p.verify = s.small_integer(6);
+    p.work_code = s.text(7);
+    if (auto sequence = s.optional_integer(8)) {
+        p.sequence = static_cast<std::uint64_t>(*sequence);
+    }
+    p.raw_line = s.text(9);
+    p.received_at = s.time(10);
+    p.quarantined = s.integer(11) != 0;
+    return p;
+}
+
 // The WHERE clause shared by the list_* calls: ?1 serial number or NULL, ?2 after id, ?3 limit.
 constexpr std::string_view list_filter =
     "WHERE (?1 IS NULL OR serial_number = ?1) AND id > ?2 ORDER BY id LIMIT ?3";
@@ -550,24 +625,64 @@ std::vector<Item> list(sqlite3* db, std::string_view columns, std::string_view t
     return out;
 }
 
-} // namespace
-
-template <class T, class Body>
-storage_result<T> sqlite_storage::run(std::string_view operation, Body&& body)
+// Opens one connection with extended result codes and the busy timeout; throws sqlite_failure.
+sqlite3* connect(const std::filesystem::path& file, int flags, std::chrono::milliseconds busy)
 {
-    std::lock_guard lock{mutex_};
-    if (db_ == nullptr) {
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(file.c_str(), &db, flags, nullptr);
+    if (rc != SQLITE_OK) {
+        std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+        sqlite3_close(db);
+        throw sqlite_failure{fmt::format("{} (SQLite code {})", message, rc)};
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(
+                                 busy.count(), 0, std::numeric_limits<int>::max())));
+    return db;
+}
+
+// Runs `body(db)` on `db` (the caller holds its mutex); a SQLite failure becomes a storage_error
+// naming `operation`.
+template <class T, class Body>
+storage_result<T> run_on(sqlite3* db, std::string_view operation, Body&& body)
+{
+    if (db == nullptr) {
         return storage_error{fmt::format("{}: the storage is closed", operation)};
     }
     try {
-        return storage_result<T>{body(db_)};
+        return storage_result<T>{body(db)};
     } catch (const sqlite_failure& failure) {
         return storage_error{fmt::format("{}: {}", operation, failure.message)};
     }
 }
 
-sqlite_storage::sqlite_storage(sqlite3* db) : db_{db}
+} // namespace
+
+template <class T, class Body>
+storage_result<T> sqlite_storage::run(std::string_view operation, Body&& body)
 {
+    std::lock_guard lock{writer_.mutex};
+    return run_on<T>(writer_.db, operation, std::forward<Body>(body));
+}
+
+template <class T, class Body>
+storage_result<T> sqlite_storage::read(std::string_view operation, Body&& body)
+{
+    std::lock_guard lock{reader_.mutex};
+    return run_on<T>(reader_.db, operation, std::forward<Body>(body));
+}
+
+std::string_view sqlite_storage::migration_sql(int from_version)
+{
+    if (from_version < 0 || from_version >= schema_version) {
+        return {};
+    }
+    return migrations[static_cast<std::size_t>(from_version)];
+}
+
+sqlite_storage::sqlite_storage(sqlite3* writer)
+{
+    writer_.db = writer;
 }
 
 sqlite_storage::~sqlite_storage()
@@ -578,24 +693,20 @@ sqlite_storage::~sqlite_storage()
 storage_result<std::unique_ptr<sqlite_storage>>
 sqlite_storage::open(const std::filesystem::path& file, const sqlite_open_options& options)
 {
-    int flags = SQLITE_OPEN_NOMUTEX; // the class's mutex serialises all use of the connection
-    flags |=
-        options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    // NOMUTEX: each connection's mutex in this class serialises all use of it.
+    const int read_flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READONLY;
+    const int write_flags =
+        options.read_only ? read_flags
+                          : (SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     sqlite3* db = nullptr;
-    int rc = sqlite3_open_v2(file.c_str(), &db, flags, nullptr);
-    if (rc != SQLITE_OK) {
-        std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-        sqlite3_close(db);
-        return storage_error{
-            fmt::format("open {}: {} (SQLite code {})", file.string(), message, rc)};
+    try {
+        db = connect(file, write_flags, options.busy_timeout);
+    } catch (const sqlite_failure& failure) {
+        return storage_error{fmt::format("open {}: {}", file.string(), failure.message)};
     }
-    // From here on the object owns the connection, so every exit closes it.
+    // From here on the object owns the connections, so every exit closes them.
     std::unique_ptr<sqlite_storage> self{new sqlite_storage{db}};
     try {
-        sqlite3_extended_result_codes(db, 1);
-        sqlite3_busy_timeout(
-            db, static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(
-                    options.busy_timeout.count(), 0, std::numeric_limits<int>::max())));
         // Reading the schema version first also rejects a file that is not a database.
         int version = user_version(db);
         if (version > schema_version) {
@@ -611,42 +722,56 @@ sqlite_storage::open(const std::filesystem::path& file, const sqlite_open_option
                     file.string(), version, schema_version)};
             }
             exec(db, "PRAGMA foreign_keys = ON");
-            return self;
+        } else {
+            // WAL: readers do not block the writer; FULL: a commit is durable when COMMIT
+            // returns, which is what lets the server answer OK only after the data is on disk.
+            if (auto mode = pragma_text(db, "PRAGMA journal_mode = WAL"); mode != "wal") {
+                return storage_error{fmt::format("open {}: cannot use WAL journal mode (got '{}')",
+                                                 file.string(), mode)};
+            }
+            exec(db, "PRAGMA synchronous = FULL");
+            exec(db, "PRAGMA foreign_keys = ON");
+            for (int v = version; v < schema_version; ++v) {
+                transaction tx{db};
+                exec(db, std::string{migrations[static_cast<std::size_t>(v)]}.c_str());
+                exec(db, fmt::format("PRAGMA user_version = {}", v + 1).c_str());
+                tx.commit();
+            }
         }
-        // WAL: readers do not block the writer; FULL: a commit is durable when COMMIT returns,
-        // which is what lets the server answer OK only after the data is on disk.
-        if (auto mode = pragma_text(db, "PRAGMA journal_mode = WAL"); mode != "wal") {
-            return storage_error{fmt::format("open {}: cannot use WAL journal mode (got '{}')",
-                                             file.string(), mode)};
-        }
-        exec(db, "PRAGMA synchronous = FULL");
-        exec(db, "PRAGMA foreign_keys = ON");
-        for (int v = version; v < schema_version; ++v) {
-            transaction tx{db};
-            exec(db, std::string{migrations[static_cast<std::size_t>(v)]}.c_str());
-            exec(db, fmt::format("PRAGMA user_version = {}", v + 1).c_str());
-            tx.commit();
-        }
+        // After the migrations, so the reader never sees an older schema.
+        self->reader_.db = connect(file, read_flags, options.busy_timeout);
     } catch (const sqlite_failure& failure) {
         return storage_error{fmt::format("open {}: {}", file.string(), failure.message)};
     }
     return self;
 }
 
+storage_status sqlite_storage::check()
+{
+    return read<std::monostate>("check", [](sqlite3* db) {
+        // Reads the schema page, so an unreadable or damaged file fails here.
+        statement s{db, "SELECT count(*) FROM sqlite_schema"};
+        s.step();
+        return std::monostate{};
+    });
+}
+
 storage_status sqlite_storage::close()
 {
-    std::lock_guard lock{mutex_};
-    if (db_ == nullptr) {
-        return std::monostate{};
+    std::scoped_lock lock{writer_.mutex, reader_.mutex};
+    // Every statement is finalized when its call returns, so close cannot be busy. The reader
+    // goes first: on the last connection SQLite checkpoints the WAL into the database file and
+    // removes it, which the read-only reader could not do.
+    for (auto* c : {&reader_, &writer_}) {
+        if (c->db == nullptr) {
+            continue;
+        }
+        if (sqlite3_close(c->db) != SQLITE_OK) {
+            return storage_error{fmt::format("close: {} (SQLite code {})", sqlite3_errmsg(c->db),
+                                             sqlite3_errcode(c->db))};
+        }
+        c->db = nullptr;
     }
-    // Every statement is finalized when its call returns, so close cannot be busy; on the last
-    // connection SQLite checkpoints the WAL into the database file and removes it.
-    int rc = sqlite3_close(db_);
-    if (rc != SQLITE_OK) {
-        return storage_error{
-            fmt::format("close: {} (SQLite code {})", sqlite3_errmsg(db_), sqlite3_errcode(db_))};
-    }
-    db_ = nullptr;
     return std::monostate{};
 }
 
@@ -666,7 +791,7 @@ storage_result<device_record> sqlite_storage::upsert_device(const device_record&
         }
         statement s{db, fmt::format(R"sql(
 INSERT INTO device ({})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (serial_number) DO UPDATE SET
     first_seen_ms = excluded.first_seen_ms, last_seen_ms = excluded.last_seen_ms,
     remote_address = excluded.remote_address, push_version = excluded.push_version,
@@ -677,14 +802,18 @@ ON CONFLICT (serial_number) DO UPDATE SET
     full_upload_requested = excluded.full_upload_requested, info = excluded.info,
     info_at_ms = excluded.info_at_ms, time_sync_sent_ms = excluded.time_sync_sent_ms,
     time_sync_confirmed_ms = excluded.time_sync_confirmed_ms,
-    time_sync_error = excluded.time_sync_error
+    time_sync_error = excluded.time_sync_error,
+    time_dialect_override = excluded.time_dialect_override,
+    sync_at_minutes = excluded.sync_at_minutes,
+    sync_interval_minutes = excluded.sync_interval_minutes
 )sql",
                                     device_columns)};
         s.bind(merged.serial_number, merged.first_seen, merged.last_seen, merged.remote_address,
                merged.push_version, merged.language, merged.approved, merged.alias,
                merged.zone_override, merged.dialect, merged.attlog_stamp, merged.operlog_stamp,
                merged.attphoto_stamp, merged.full_upload_requested, merged.info, merged.info_at,
-               merged.time_sync_sent_at, merged.time_sync_confirmed_at, merged.time_sync_error)
+               merged.time_sync_sent_at, merged.time_sync_confirmed_at, merged.time_sync_error,
+               merged.time_dialect_override, merged.sync_at_minutes, merged.sync_interval_minutes)
             .run();
         auto stored = read_device(db, device.serial_number);
         tx.commit();
@@ -696,8 +825,10 @@ ON CONFLICT (serial_number) DO UPDATE SET
 storage_result<std::optional<device_record>>
 sqlite_storage::load_device(std::string_view serial_number)
 {
-    return run<std::optional<device_record>>(
-        "load_device", [&](sqlite3* db) { return read_device(db, serial_number); });
+    return read<std::optional<device_record>>("load_device", [&](sqlite3* db) {
+        read_transaction snapshot{db}; // the row and its options as of one commit
+        return read_device(db, serial_number);
+    });
 }
 
 storage_result<std::vector<device_record>> sqlite_storage::load_devices()
@@ -789,31 +920,77 @@ ON CONFLICT DO NOTHING
 
 storage_result<std::vector<stored_punch>> sqlite_storage::list_punches(const list_query& query)
 {
-    return run<std::vector<stored_punch>>("list_punches", [&](sqlite3* db) {
-        return list<stored_punch>(
-            db,
-            "id, serial_number, pin, local_time, utc_s, status, verify, work_code, sequence, "
-            "raw_line, received_at_ms, quarantined",
-            "punch", query, [](const statement& s) {
-                stored_punch p;
-                p.id = s.integer(0);
-                p.serial_number = s.text(1);
-                p.pin = s.text(2);
-                p.local_time = s.text(3);
-                if (auto utc = s.optional_integer(4)) {
-                    p.utc = std::chrono::sys_seconds{std::chrono::seconds{*utc}};
-                }
-                p.status = s.small_integer(5);
-                p.verify = s.small_integer(6);
-                p.work_code = s.text(7);
-                if (auto sequence = s.optional_integer(8)) {
-                    p.sequence = static_cast<std::uint64_t>(*sequence);
-                }
-                p.raw_line = s.text(9);
-                p.received_at = s.time(10);
-                p.quarantined = s.integer(11) != 0;
-                return p;
-            });
+    return read<std::vector<stored_punch>>("list_punches", [&](sqlite3* db) {
+        return list<stored_punch>(db, punch_columns, "punch", query, read_punch);
+    });
+}
+
+storage_result<std::vector<stored_punch>> sqlite_storage::query_punches(const punch_filter& filter)
+{
+    // With several serial numbers the plan is punch_by_device (serial_number=? AND id>?) and a
+    // temporary B-tree for ORDER BY, but SQLite bounds that sort by the LIMIT and leaves each
+    // device's range once it can no longer contribute, so a page reads about (devices x limit)
+    // index entries, not every row after the cursor (other conditions are checked on the rows
+    // read, so a very selective one reads more). A PIN uses punch_by_pin (pin=? AND id>?).
+    return read<std::vector<stored_punch>>("query_punches", [&](sqlite3* db) {
+        std::string sql = fmt::format("SELECT {} FROM punch WHERE id > ?", punch_columns);
+        std::vector<parameter> parameters{filter.after_id};
+        auto where = [&](std::string_view condition, parameter value) {
+            sql += " AND ";
+            sql += condition;
+            parameters.push_back(value);
+        };
+        if (filter.up_to_id) {
+            where("id <= ?", *filter.up_to_id);
+        }
+        if (!filter.serial_numbers.empty()) {
+            // One parameter each: values never become SQL text.
+            std::string placeholders;
+            for (const auto& serial_number : filter.serial_numbers) {
+                placeholders += placeholders.empty() ? "?" : ", ?";
+                parameters.emplace_back(std::string_view{serial_number});
+            }
+            sql += fmt::format(" AND serial_number IN ({})", placeholders);
+        }
+        if (filter.pin) {
+            where("pin = ?", std::string_view{*filter.pin});
+        }
+        if (filter.utc_from) {
+            where("utc_s >= ?", std::int64_t{filter.utc_from->time_since_epoch().count()});
+        }
+        if (filter.utc_to) {
+            where("utc_s < ?", std::int64_t{filter.utc_to->time_since_epoch().count()});
+        }
+        if (filter.local_from) {
+            where("local_time >= ?", std::string_view{*filter.local_from});
+        }
+        if (filter.local_to) {
+            where("local_time < ?", std::string_view{*filter.local_to});
+        }
+        if (filter.received_from) {
+            where("received_at_ms >= ?", to_ms(*filter.received_from));
+        }
+        if (!filter.include_quarantined) {
+            sql += " AND quarantined = 0";
+        }
+        sql += filter.newest_first ? " ORDER BY id DESC LIMIT ?" : " ORDER BY id LIMIT ?";
+        parameters.emplace_back(clamp_limit(filter.limit));
+
+        statement s{db, sql};
+        s.bind_all(parameters);
+        std::vector<stored_punch> out;
+        while (s.step()) {
+            out.push_back(read_punch(s));
+        }
+        return out;
+    });
+}
+
+storage_result<std::int64_t> sqlite_storage::last_punch_id()
+{
+    return read<std::int64_t>("last_punch_id", [](sqlite3* db) {
+        statement s{db, "SELECT coalesce(max(id), 0) FROM punch"};
+        return s.step() ? s.integer(0) : std::int64_t{0};
     });
 }
 
@@ -821,10 +998,20 @@ storage_result<std::size_t> sqlite_storage::release_quarantine(std::string_view 
 {
     return run<std::size_t>("release_quarantine", [&](sqlite3* db) {
         transaction tx{db};
-        statement s{db, "UPDATE punch SET quarantined = 0 WHERE serial_number = ? AND "
-                        "quarantined = 1"};
+        // Released punches become visible now, so they move past every id handed out so far
+        // (keeping their order): an HR system reading by cursor gets them on its next page
+        // instead of never, since its cursor is already past their old ids.
+        statement s{db, R"sql(
+UPDATE punch SET quarantined = 0,
+    id = id + (SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'punch')
+WHERE serial_number = ? AND quarantined = 1)sql"};
         s.bind(serial_number).run();
         auto changed = static_cast<std::size_t>(sqlite3_changes(db));
+        if (changed > 0) {
+            statement bump{db, "UPDATE sqlite_sequence SET seq = (SELECT max(id) FROM punch) "
+                               "WHERE name = 'punch'"};
+            bump.run();
+        }
         tx.commit();
         return changed;
     });
@@ -857,7 +1044,7 @@ ON CONFLICT DO NOTHING
 storage_result<std::vector<stored_rejected_line>>
 sqlite_storage::list_rejected_lines(const list_query& query)
 {
-    return run<std::vector<stored_rejected_line>>("list_rejected_lines", [&](sqlite3* db) {
+    return read<std::vector<stored_rejected_line>>("list_rejected_lines", [&](sqlite3* db) {
         return list<stored_rejected_line>(
             db, "id, serial_number, table_name, line_number, text, reason, received_at_ms",
             "rejected_line", query, [](const statement& s) {
@@ -937,7 +1124,7 @@ ON CONFLICT (serial_number, pin) DO UPDATE SET
 storage_result<std::vector<stored_operlog_line>>
 sqlite_storage::list_operlog(const list_query& query)
 {
-    return run<std::vector<stored_operlog_line>>("list_operlog", [&](sqlite3* db) {
+    return read<std::vector<stored_operlog_line>>("list_operlog", [&](sqlite3* db) {
         return list<stored_operlog_line>(
             db,
             "id, serial_number, tag, raw, pin, oplog_code, oplog_operator, oplog_time, "
@@ -967,7 +1154,7 @@ sqlite_storage::list_operlog(const list_query& query)
 
 storage_result<std::vector<stored_user>> sqlite_storage::list_users(std::string_view serial_number)
 {
-    return run<std::vector<stored_user>>("list_users", [&](sqlite3* db) {
+    return read<std::vector<stored_user>>("list_users", [&](sqlite3* db) {
         statement s{db, R"sql(
 SELECT serial_number, pin, name, privilege, password, card, grp, time_zones, verify, vice_card,
        raw, updated_at_ms
@@ -1014,7 +1201,7 @@ storage_result<std::int64_t> sqlite_storage::store_table_body(std::string_view s
 storage_result<std::vector<stored_table_body>>
 sqlite_storage::list_table_bodies(const list_query& query)
 {
-    return run<std::vector<stored_table_body>>("list_table_bodies", [&](sqlite3* db) {
+    return read<std::vector<stored_table_body>>("list_table_bodies", [&](sqlite3* db) {
         return list<stored_table_body>(db, "id, serial_number, table_name, body, received_at_ms",
                                        "table_body", query, [](const statement& s) {
                                            stored_table_body b;
@@ -1047,7 +1234,7 @@ storage_result<store_counts> sqlite_storage::store_photo(std::string_view serial
 
 storage_result<std::vector<stored_photo>> sqlite_storage::list_photos(const list_query& query)
 {
-    return run<std::vector<stored_photo>>("list_photos", [&](sqlite3* db) {
+    return read<std::vector<stored_photo>>("list_photos", [&](sqlite3* db) {
         return list<stored_photo>(db, "id, serial_number, file_name, bytes, received_at_ms",
                                   "photo", query, [](const statement& s) {
                                       stored_photo p;
@@ -1075,6 +1262,53 @@ storage_result<std::string> sqlite_storage::enqueue_command(std::string_view ser
         tx.commit();
         return std::to_string(id);
     });
+}
+
+storage_result<enqueued_command>
+sqlite_storage::enqueue_command_unless_pending(std::string_view serial_number,
+                                               std::string_view text, std::string_view kind,
+                                               std::string_view kind_prefix, instant created_at)
+{
+    return run<enqueued_command>("enqueue_command_unless_pending", [&](sqlite3* db) {
+        // BEGIN IMMEDIATE takes the write lock before the look-up, so no other connection can
+        // queue one in between. The prefix is compared as bytes: no LIKE, no wildcards.
+        transaction tx{db};
+        statement pending{db, R"sql(
+SELECT id FROM command
+WHERE serial_number = ?1 AND state IN ('queued', 'sent')
+  AND substr(CAST(kind AS BLOB), 1, length(CAST(?2 AS BLOB))) = CAST(?2 AS BLOB)
+ORDER BY id LIMIT 1
+)sql"};
+        pending.bind(serial_number, kind_prefix);
+        if (pending.step()) {
+            return enqueued_command{std::to_string(pending.integer(0)), false};
+        }
+        statement s{db, "INSERT INTO command (serial_number, text, kind, state, created_at_ms) "
+                        "VALUES (?, ?, ?, 'queued', ?)"};
+        s.bind(serial_number, text, kind, created_at).run();
+        auto id = sqlite3_last_insert_rowid(db);
+        tx.commit();
+        return enqueued_command{std::to_string(id), true};
+    });
+}
+
+storage_result<std::optional<queued_command>>
+sqlite_storage::find_command(std::string_view serial_number, std::string_view id)
+{
+    return read<std::optional<queued_command>>(
+        "find_command", [&](sqlite3* db) -> std::optional<queued_command> {
+            auto number = parse_command_id(id);
+            if (!number) {
+                return std::nullopt; // not an id this storage hands out
+            }
+            statement s{db, fmt::format("SELECT {} FROM command WHERE id = ? AND serial_number = ?",
+                                        command_columns)};
+            s.bind(*number, serial_number);
+            if (!s.step()) {
+                return std::nullopt;
+            }
+            return read_command(s);
+        });
 }
 
 storage_result<std::vector<queued_command>>
@@ -1195,7 +1429,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 storage_result<std::vector<stored_command_result>>
 sqlite_storage::list_command_results(const list_query& query)
 {
-    return run<std::vector<stored_command_result>>("list_command_results", [&](sqlite3* db) {
+    return read<std::vector<stored_command_result>>("list_command_results", [&](sqlite3* db) {
         return list<stored_command_result>(
             db,
             "id, serial_number, command_id, return_code, command, info, content, match, "
@@ -1219,7 +1453,7 @@ sqlite_storage::list_command_results(const list_query& query)
 storage_result<std::vector<queued_command>>
 sqlite_storage::list_commands(std::string_view serial_number, std::size_t recent)
 {
-    return run<std::vector<queued_command>>("list_commands", [&](sqlite3* db) {
+    return read<std::vector<queued_command>>("list_commands", [&](sqlite3* db) {
         statement s{db, fmt::format(R"sql(
 SELECT {} FROM command
 WHERE serial_number = ?1

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <string_view>
 
 struct sqlite3;
 
@@ -23,12 +24,20 @@ struct sqlite_open_options {
 // The storage on one SQLite file: WAL journal, synchronous=FULL (a commit is on disk when the
 // call returns), foreign keys on. The schema is versioned with PRAGMA user_version; open applies
 // the missing migrations in order, each in its own transaction.
-// Thread safety: every call takes one mutex around the single connection, so calls from any
-// threads are serialised (the server's writer thread and readers share it for now).
+// Two connections to the file: the writer serves every write (and load_devices), the reader
+// (read-only, opened after the migrations) serves the pure reads. Under WAL a read never waits
+// for a write transaction, another process's included, and sees only committed data; each read
+// call sees one snapshot.
+// Thread safety: any thread may call; each connection has its own mutex, so writes are
+// serialised among themselves, reads among themselves, and a read runs alongside a write.
 class sqlite_storage final : public storage {
   public:
     // The schema version this build creates and expects.
-    static constexpr int schema_version = 1;
+    static constexpr int schema_version = 2;
+
+    // The SQL that takes the schema from `from_version` to `from_version + 1` (empty for any
+    // other version): lets a test build an older database.
+    static std::string_view migration_sql(int from_version);
 
     // Opens (or creates) the database file at `file`; its directory must exist. Fails as a value
     // for a file that is not a database, a schema newer than this build, or no access.
@@ -37,7 +46,7 @@ class sqlite_storage final : public storage {
 
     sqlite_storage(const sqlite_storage&) = delete;
     sqlite_storage& operator=(const sqlite_storage&) = delete;
-    // Closes the connection if close() was not called (an error closing is then not reported).
+    // Closes the connections if close() was not called (an error closing is then not reported).
     ~sqlite_storage() override;
 
     storage_result<device_record> upsert_device(const device_record& device) override;
@@ -52,6 +61,8 @@ class sqlite_storage final : public storage {
                                                std::span<const punch_input> punches,
                                                instant received_at, bool quarantined) override;
     storage_result<std::vector<stored_punch>> list_punches(const list_query& query) override;
+    storage_result<std::vector<stored_punch>> query_punches(const punch_filter& filter) override;
+    storage_result<std::int64_t> last_punch_id() override;
     storage_result<std::size_t> release_quarantine(std::string_view serial_number) override;
 
     storage_result<store_counts>
@@ -81,6 +92,13 @@ class sqlite_storage final : public storage {
     storage_result<std::string> enqueue_command(std::string_view serial_number,
                                                 std::string_view text, std::string_view kind,
                                                 instant created_at) override;
+    storage_result<enqueued_command> enqueue_command_unless_pending(std::string_view serial_number,
+                                                                    std::string_view text,
+                                                                    std::string_view kind,
+                                                                    std::string_view kind_prefix,
+                                                                    instant created_at) override;
+    storage_result<std::optional<queued_command>> find_command(std::string_view serial_number,
+                                                               std::string_view id) override;
     storage_result<std::vector<queued_command>>
     claim_commands(std::string_view serial_number, instant now, const resend_policy& policy,
                    const command_chooser& choose) override;
@@ -93,17 +111,28 @@ class sqlite_storage final : public storage {
     storage_result<std::vector<queued_command>> list_commands(std::string_view serial_number,
                                                               std::size_t recent = 50) override;
 
+    storage_status check() override;
     storage_status close() override;
 
   private:
-    explicit sqlite_storage(sqlite3* db);
+    // One SQLite connection and the mutex that serialises its use.
+    struct connection {
+        std::mutex mutex;
+        sqlite3* db = nullptr; // null once closed
+    };
 
-    // Runs `body(db)` under the mutex; a SQLite failure becomes a storage_error naming `operation`.
+    explicit sqlite_storage(sqlite3* writer);
+
+    // Runs `body(db)` on the writer under its mutex; a SQLite failure becomes a storage_error
+    // naming `operation`.
     template <class T, class Body>
     storage_result<T> run(std::string_view operation, Body&& body);
+    // The same on the read connection.
+    template <class T, class Body>
+    storage_result<T> read(std::string_view operation, Body&& body);
 
-    std::mutex mutex_;
-    sqlite3* db_; // null once closed
+    connection writer_;
+    connection reader_; // opened last by open(); read-only
 };
 
 } // namespace adms::server

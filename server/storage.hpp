@@ -72,6 +72,14 @@ struct device_record {
     std::optional<instant> time_sync_sent_at;      // last SET OPTIONS DateTime queued/sent
     std::optional<instant> time_sync_confirmed_at; // its last successful result
     std::string time_sync_error;                   // last time-sync failure; empty when none
+    // "att" or "att-singular": set through the admin API; overrides the config file.
+    std::optional<std::string> time_dialect_override;
+    // Daily sync time, minutes after local midnight (0..1439): set through the admin API;
+    // overrides the config file.
+    std::optional<int> sync_at_minutes;
+    // Periodic sync interval in minutes, 0 for explicitly off: set through the admin API;
+    // overrides the config file.
+    std::optional<int> sync_interval_minutes;
     // The device's option values (`table=options` uploads, INFO results), sorted by key. Filled
     // by load_device/load_devices; written only by store_device_options.
     std::vector<protocol::key_value> options;
@@ -146,6 +154,26 @@ struct store_counts {
 struct list_query {
     std::optional<std::string> serial_number = std::nullopt; // nullopt: every device
     std::int64_t after_id = 0;
+    std::size_t limit = 1000;
+};
+
+// Which punches query_punches returns. Every condition set must hold.
+struct punch_filter {
+    // Every member has an initializer, so designated initializers may leave any out.
+    std::vector<std::string> serial_numbers = {}; // empty: every device
+    std::optional<std::string> pin = std::nullopt;
+    // utc >= utc_from and utc < utc_to: a punch without utc never matches either bound.
+    std::optional<std::chrono::sys_seconds> utc_from = std::nullopt;
+    std::optional<std::chrono::sys_seconds> utc_to = std::nullopt;
+    // local_time >= local_from and local_time < local_to ("YYYY-MM-DD HH:MM:SS", compared as text)
+    std::optional<std::string> local_from = std::nullopt;
+    std::optional<std::string> local_to = std::nullopt;
+    std::optional<instant> received_from = std::nullopt; // received_at >= received_from
+    std::int64_t after_id = 0;                           // id > after_id
+    std::optional<std::int64_t> up_to_id = std::nullopt; // id <= up_to_id
+    bool include_quarantined = false;
+    // Largest id first (the id bounds still apply): page with up_to_id = last id - 1.
+    bool newest_first = false;
     std::size_t limit = 1000;
 };
 
@@ -257,7 +285,7 @@ struct command_choice {
 };
 
 // Chooses which of the sendable commands (oldest first) go out in one poll. Called inside the
-// claim's transaction, with the storage lock held: it must not call the storage.
+// claim's transaction, with the storage's write lock held: it must not call the storage.
 using command_chooser = std::function<command_choice(const std::vector<queued_command>&)>;
 
 // How a command result matched the queue.
@@ -274,6 +302,12 @@ struct stored_command_result {
     protocol::command_result result;
     result_match match = result_match::unmatched;
     instant received_at{};
+};
+
+// A command id and whether this call created it.
+struct enqueued_command {
+    std::string id;
+    bool created = false;
 };
 
 // The durable store. Every method is synchronous and blocking: the server calls writes from one
@@ -306,7 +340,14 @@ class storage {
                                                        instant received_at, bool quarantined) = 0;
     // Stored punches, oldest first.
     virtual storage_result<std::vector<stored_punch>> list_punches(const list_query& query) = 0;
-    // Clears the quarantine flag of a device's punches (after the operator approves it).
+    // Punches matching `filter`, oldest first (or newest first), at most filter.limit. The
+    // serial number list is bound one parameter each: SQLite's limit on bound parameters (32766
+    // by default) caps its length, and a longer list is an error value.
+    virtual storage_result<std::vector<stored_punch>> query_punches(const punch_filter& filter) = 0;
+    // The largest punch id stored (0 when none): an export's upper bound.
+    virtual storage_result<std::int64_t> last_punch_id() = 0;
+    // Clears the quarantine flag of a device's punches (after the operator approves it) and gives
+    // them new ids after every existing one, in their order: a cursor reader sees them next.
     virtual storage_result<std::size_t> release_quarantine(std::string_view serial_number) = 0;
 
     // Keeps the lines a parser rejected; the same text in the same table counts as a duplicate.
@@ -346,6 +387,16 @@ class storage {
                                                         std::string_view text,
                                                         std::string_view kind,
                                                         instant created_at) = 0;
+    // In one transaction: returns the oldest pending (queued or sent) command of `serial_number`
+    // whose kind starts with `kind_prefix` (compared byte for byte, no wildcards), or enqueues a
+    // new one (text, kind) and returns it with created = true.
+    virtual storage_result<enqueued_command>
+    enqueue_command_unless_pending(std::string_view serial_number, std::string_view text,
+                                   std::string_view kind, std::string_view kind_prefix,
+                                   instant created_at) = 0;
+    // One command of a device by id; nullopt inside when unknown.
+    virtual storage_result<std::optional<queued_command>>
+    find_command(std::string_view serial_number, std::string_view id) = 0;
     // Claims commands for one poll, in one transaction: expires sent commands that reached
     // max_attempts and waited resend_after, offers the sendable ones (queued, or sent at least
     // resend_after ago) oldest first to `choose`, marks the chosen ones sent (sent_at = now,
@@ -366,6 +417,10 @@ class storage {
     // first.
     virtual storage_result<std::vector<queued_command>>
     list_commands(std::string_view serial_number, std::size_t recent = 50) = 0;
+
+    // Answers when the database can be read (a trivial query on the read connection): for
+    // /healthz.
+    virtual storage_status check() = 0;
 
     // Closes the store; later calls return an error. Safe to call twice.
     virtual storage_status close() = 0;

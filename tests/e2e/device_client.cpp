@@ -36,11 +36,35 @@ std::size_t parse_one(const std::string& raw, std::size_t from, http_reply& repl
         reply.headers[name] = value;
         pos = end + 2;
     }
+    std::size_t body_start = header_end + 4;
+    if (auto it = reply.headers.find("transfer-encoding");
+        it != reply.headers.end() && it->second == "chunked") {
+        // <hex size>CRLF<data>CRLF ... 0CRLF CRLF (no trailers from admsd).
+        std::size_t pos = body_start;
+        std::string body;
+        for (;;) {
+            auto size_end = raw.find("\r\n", pos);
+            if (size_end == std::string::npos) {
+                return 0;
+            }
+            auto size = std::stoul(raw.substr(pos, size_end - pos), nullptr, 16);
+            if (raw.size() < size_end + 2 + size + 2) {
+                return 0;
+            }
+            body += raw.substr(size_end + 2, size);
+            pos = size_end + 2 + size + 2;
+            if (size == 0) {
+                break;
+            }
+        }
+        reply.body = std::move(body);
+        reply.raw = raw.substr(from, pos - from);
+        return pos - from;
+    }
     std::size_t length = 0;
     if (auto it = reply.headers.find("content-length"); it != reply.headers.end()) {
         length = std::stoul(it->second);
     }
-    std::size_t body_start = header_end + 4;
     if (raw.size() < body_start + length) {
         return 0;
     }

@@ -5,6 +5,7 @@
 #include "server/app.hpp"
 #include "server/sqlite_storage.hpp"
 #include "tests/e2e/device_client.hpp"
+#include "tests/e2e/test_server.hpp"
 #include "tz/zone.hpp"
 
 #include <catch2/catch.hpp>
@@ -22,81 +23,10 @@ using namespace adms;
 using adms::test::device_get;
 using adms::test::device_post;
 using adms::test::round_trip;
+using adms::test::running_server;
+using adms::test::temp_dir;
 
 namespace {
-
-// A fresh data directory, removed at the end.
-struct temp_dir {
-    std::filesystem::path path;
-    temp_dir()
-    {
-        static std::atomic<int> counter{0};
-        path = std::filesystem::temp_directory_path() /
-               fmt::format("admsd-e2e-{}-{}", ::getpid(), counter++);
-        std::filesystem::create_directories(path);
-    }
-    ~temp_dir()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-};
-
-// The application under test, logging to a file the test reads back.
-struct running_server {
-    server::settings config;
-    std::filesystem::path log_path;
-    std::FILE* log = nullptr;
-    std::unique_ptr<server::app> app;
-    unsigned short port = 0;
-
-    running_server(server::settings s, const std::filesystem::path& dir) : config{std::move(s)}
-    {
-        config.listen = "127.0.0.1:0";
-        config.data_dir = (dir / "data").string();
-        config.threads = 2;
-        log_path = dir / fmt::format("admsd-{}.log", reinterpret_cast<std::uintptr_t>(this));
-        start();
-    }
-    ~running_server() { stop(); }
-
-    void start()
-    {
-        log = std::fopen(log_path.c_str(), "a");
-        app = std::make_unique<server::app>(config, log);
-        auto started = app->start();
-        REQUIRE(started.error == "");
-        port = started.port;
-    }
-
-    void stop()
-    {
-        if (app) {
-            app->stop();
-            app.reset();
-            std::fclose(log);
-        }
-    }
-
-    std::string log_text() const
-    {
-        std::ifstream in{log_path};
-        std::stringstream text;
-        text << in.rdbuf();
-        return text.str();
-    }
-
-    // A second, read-only connection to the database (WAL lets it read beside the server).
-    std::unique_ptr<server::sqlite_storage> database() const
-    {
-        server::sqlite_open_options options;
-        options.read_only = true;
-        auto opened = server::sqlite_storage::open(
-            std::filesystem::path{config.data_dir} / "admsd.sqlite3", options);
-        REQUIRE(opened);
-        return std::move(*opened.value);
-    }
-};
 
 server::settings base_settings(const std::string& zone)
 {

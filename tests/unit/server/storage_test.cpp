@@ -8,9 +8,11 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -112,6 +114,49 @@ struct raw_connection {
 };
 
 const resend_policy policy{60s, 3};
+
+// The UTC instant of a device time in a zone one hour ahead of UTC.
+std::chrono::sys_seconds utc_of(std::string_view local)
+{
+    return std::chrono::sys_seconds{protocol::parse_civil_time(local).value().time_since_epoch()} -
+           1h;
+}
+
+// A punch whose UTC instant is known.
+punch_input placed_punch(std::string pin, std::string_view time)
+{
+    auto p = punch(std::move(pin), time);
+    p.utc = utc_of(time);
+    return p;
+}
+
+// "serial pin local_time" of each punch, in the order given.
+std::vector<std::string> keys_of(const std::vector<stored_punch>& punches)
+{
+    std::vector<std::string> keys;
+    for (const auto& p : punches) {
+        keys.push_back(fmt::format("{} {} {}", p.serial_number, p.pin, p.local_time));
+    }
+    return keys;
+}
+
+std::vector<std::int64_t> ids_of(const std::vector<stored_punch>& punches)
+{
+    std::vector<std::int64_t> ids;
+    for (const auto& p : punches) {
+        ids.push_back(p.id);
+    }
+    return ids;
+}
+
+// The punches query_punches returns for `filter`; fails the test on an error value.
+std::vector<stored_punch> query(storage& store, const punch_filter& filter)
+{
+    auto got = store.query_punches(filter);
+    INFO(got.error.message);
+    REQUIRE(got);
+    return *got.value;
+}
 
 } // namespace
 
@@ -357,6 +402,40 @@ TEST_CASE("Quarantined punches are kept and released for one device", "[storage]
     auto again = store->release_quarantine("NEW");
     REQUIRE(again);
     CHECK(*again.value == 0);
+}
+
+TEST_CASE("Released punches move past a cursor taken before the release, in their order",
+          "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    std::vector<punch_input> held{punch("1", "2025-03-01 08:00:00"),
+                                  punch("2", "2025-03-01 08:05:00")};
+    REQUIRE(store->store_punches("NEW", held, at(1), true));
+    std::vector<punch_input> open{punch("3", "2025-03-01 08:10:00")};
+    REQUIRE(store->store_punches("OK", open, at(2), false));
+    // An HR reader has read everything visible so far.
+    auto visible = store->query_punches({});
+    REQUIRE(visible);
+    REQUIRE(visible.value->size() == 1);
+    auto cursor = visible.value->back().id;
+
+    REQUIRE(store->release_quarantine("NEW"));
+    punch_filter next;
+    next.after_id = cursor;
+    auto page = store->query_punches(next);
+    REQUIRE(page);
+    REQUIRE(page.value->size() == 2);
+    CHECK(page.value->at(0).pin == "1");
+    CHECK(page.value->at(1).pin == "2");
+    // Later punches still get larger ids.
+    std::vector<punch_input> later{punch("4", "2025-03-01 08:15:00")};
+    REQUIRE(store->store_punches("OK", later, at(3), false));
+    next.after_id = page.value->back().id;
+    auto last = store->query_punches(next);
+    REQUIRE(last);
+    REQUIRE(last.value->size() == 1);
+    CHECK(last.value->at(0).pin == "4");
 }
 
 TEST_CASE("merge_stamp never moves a stamp backwards", "[storage]")
@@ -952,11 +1031,19 @@ TEST_CASE("A read-only database returns error values for every write, never exce
     REQUIRE_NOTHROW(expect_readonly(store->claim_commands("A1", at(1), policy, choose_all)));
     REQUIRE_NOTHROW(expect_readonly(store->record_command_results("A1", results, at(1))));
     REQUIRE_NOTHROW(expect_readonly(store->release_quarantine("A1")));
+    REQUIRE_NOTHROW(expect_readonly(
+        store->enqueue_command_unless_pending("A1", "INFO", "time-sync", "time-sync", at(1))));
 
     // Reads still work.
     auto listed = store->list_commands("A1");
     REQUIRE(listed);
-    CHECK(listed.value->size() == 1);
+    REQUIRE(listed.value->size() == 1);
+    auto found = store->find_command("A1", listed.value->front().id);
+    REQUIRE(found);
+    CHECK(found.value->has_value());
+    CHECK(store->query_punches({}));
+    CHECK(store->last_punch_id());
+    CHECK(store->check());
 }
 
 TEST_CASE("A database locked by another connection makes a store fail as a value", "[storage]")
@@ -987,4 +1074,602 @@ TEST_CASE("After close every call returns an error value", "[storage]")
     CHECK_THAT(listed.error.message, Catch::Contains("closed"));
     auto id = store->enqueue_command("A1", "INFO", "admin", at(0));
     CHECK_FALSE(id);
+}
+
+TEST_CASE("A new database is at schema version 2 and the admin API's device settings round-trip",
+          "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    {
+        raw_connection raw{dir.db()};
+        CHECK(raw.text("PRAGMA user_version") == "2");
+    }
+    CHECK(sqlite_storage::schema_version == 2);
+
+    device_record d;
+    d.serial_number = "A1";
+    d.first_seen = d.last_seen = at(1);
+    auto plain = store->upsert_device(d);
+    REQUIRE(plain);
+    CHECK_FALSE(plain.value->time_dialect_override);
+    CHECK_FALSE(plain.value->sync_at_minutes);
+    CHECK_FALSE(plain.value->sync_interval_minutes);
+
+    d.time_dialect_override = "att-singular";
+    d.sync_at_minutes = 1439;
+    d.sync_interval_minutes = 360;
+    auto stored = store->upsert_device(d);
+    REQUIRE(stored);
+    CHECK(stored.value->time_dialect_override == "att-singular");
+    CHECK(stored.value->sync_at_minutes == 1439);
+    CHECK(stored.value->sync_interval_minutes == 360);
+    auto loaded = store->load_device("A1");
+    REQUIRE(loaded);
+    REQUIRE(loaded.value->has_value());
+    CHECK((*loaded.value)->time_dialect_override == "att-singular");
+    CHECK((*loaded.value)->sync_at_minutes == 1439);
+    CHECK((*loaded.value)->sync_interval_minutes == 360);
+
+    // 0 is "explicitly off", not "unset"; clearing a field stores NULL again.
+    d.time_dialect_override = "att";
+    d.sync_at_minutes = 0;
+    d.sync_interval_minutes = 0;
+    REQUIRE(store->upsert_device(d));
+    auto all = store->load_devices();
+    REQUIRE(all);
+    REQUIRE(all.value->size() == 1);
+    CHECK(all.value->front().time_dialect_override == "att");
+    CHECK(all.value->front().sync_at_minutes == 0);
+    CHECK(all.value->front().sync_interval_minutes == 0);
+    d.time_dialect_override.reset();
+    d.sync_at_minutes.reset();
+    d.sync_interval_minutes.reset();
+    REQUIRE(store->upsert_device(d));
+    loaded = store->load_device("A1");
+    REQUIRE(loaded);
+    CHECK_FALSE((*loaded.value)->time_dialect_override);
+    CHECK_FALSE((*loaded.value)->sync_at_minutes);
+    CHECK_FALSE((*loaded.value)->sync_interval_minutes);
+
+    SECTION("values outside their range are error values")
+    {
+        auto bad_dialect = d;
+        bad_dialect.time_dialect_override = "ATT";
+        auto bad_at = d;
+        bad_at.sync_at_minutes = 1440;
+        auto negative_at = d;
+        negative_at.sync_at_minutes = -1;
+        auto bad_interval = d;
+        bad_interval.sync_interval_minutes = -5;
+        for (const auto& bad : {bad_dialect, bad_at, negative_at, bad_interval}) {
+            auto r = store->upsert_device(bad);
+            REQUIRE_FALSE(r);
+            CHECK_THAT(r.error.message, Catch::Contains("CHECK constraint failed"));
+        }
+        auto unchanged = store->load_device("A1");
+        REQUIRE(unchanged);
+        CHECK_FALSE((*unchanged.value)->sync_at_minutes);
+    }
+}
+
+TEST_CASE("A version 1 database is migrated to version 2 and keeps its rows", "[storage]")
+{
+    temp_dir dir;
+    CHECK_FALSE(sqlite_storage::migration_sql(0).empty());
+    CHECK_FALSE(sqlite_storage::migration_sql(1).empty());
+    CHECK(sqlite_storage::migration_sql(2).empty());
+    CHECK(sqlite_storage::migration_sql(-1).empty());
+    {
+        raw_connection raw{dir.db()};
+        raw.exec(std::string{sqlite_storage::migration_sql(0)}.c_str());
+        raw.exec("INSERT INTO device (serial_number, first_seen_ms, last_seen_ms, zone_override, "
+                 "attlog_stamp) VALUES ('OLD1', 1000, 2000, 'Asia/Kolkata', '42')");
+        raw.exec("INSERT INTO punch (serial_number, pin, local_time, utc_s, status, verify, "
+                 "work_code, raw_line, received_at_ms, quarantined) VALUES ('OLD1', '7', "
+                 "'2025-03-01 08:00:00', NULL, 0, 1, '', 'line', 3000, 0)");
+        raw.exec("PRAGMA user_version = 1");
+    }
+    auto store = open_store(dir.db());
+    auto device = store->load_device("OLD1");
+    REQUIRE(device);
+    REQUIRE(device.value->has_value());
+    const auto& d = **device.value;
+    CHECK(d.first_seen == instant{1000ms});
+    CHECK(d.zone_override == "Asia/Kolkata");
+    CHECK(d.attlog_stamp == "42");
+    CHECK_FALSE(d.time_dialect_override);
+    CHECK_FALSE(d.sync_at_minutes);
+    CHECK_FALSE(d.sync_interval_minutes);
+    CHECK(keys_of(query(*store, {.pin = "7"})) ==
+          std::vector<std::string>{"OLD1 7 2025-03-01 08:00:00"});
+
+    raw_connection raw{dir.db()};
+    CHECK(raw.text("PRAGMA user_version") == "2");
+    CHECK(raw.text("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = "
+                   "'punch_by_pin'") == "1");
+    // The new columns are writable on the migrated table.
+    auto updated = d;
+    updated.sync_interval_minutes = 0;
+    auto stored = store->upsert_device(updated);
+    REQUIRE(stored);
+    CHECK(stored.value->sync_interval_minutes == 0);
+}
+
+TEST_CASE("query_punches applies each filter alone and all of them together", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    auto no_utc = punch("1", "2025-03-01 08:30:00");
+    std::vector<punch_input> a{placed_punch("1", "2025-03-01 08:00:00"),
+                               placed_punch("2", "2025-03-01 09:00:00"),
+                               placed_punch("1", "2025-03-02 08:00:00")};
+    std::vector<punch_input> b{no_utc, placed_punch("3", "2025-03-03 10:00:00")};
+    std::vector<punch_input> c{placed_punch("1", "2025-03-01 07:00:00")};
+    std::vector<punch_input> q{placed_punch("1", "2025-03-01 08:00:00")};
+    REQUIRE(store->store_punches("A1", a, at(100), false));
+    REQUIRE(store->store_punches("B2", b, at(200), false));
+    REQUIRE(store->store_punches("C3", c, at(300), false));
+    REQUIRE(store->store_punches("Q9", q, at(400), true));
+
+    using keys = std::vector<std::string>;
+    const keys every{"A1 1 2025-03-01 08:00:00", "A1 2 2025-03-01 09:00:00",
+                     "A1 1 2025-03-02 08:00:00", "B2 1 2025-03-01 08:30:00",
+                     "B2 3 2025-03-03 10:00:00", "C3 1 2025-03-01 07:00:00"};
+    CHECK(keys_of(query(*store, {})) == every);
+
+    CHECK(keys_of(query(*store, {.serial_numbers = {"C3", "B2"}})) ==
+          keys{every[3], every[4], every[5]});
+    CHECK(keys_of(query(*store, {.serial_numbers = {"B2"}})) == keys{every[3], every[4]});
+    CHECK(keys_of(query(*store, {.serial_numbers = {"B2", "B2", "NOPE"}})) ==
+          keys{every[3], every[4]});
+    CHECK(query(*store, {.serial_numbers = {"NOPE"}}).empty());
+    CHECK(keys_of(query(*store, {.pin = "1"})) == keys{every[0], every[2], every[3], every[5]});
+    CHECK(keys_of(query(*store, {.utc_from = utc_of("2025-03-01 08:00:00")})) ==
+          keys{every[0], every[1], every[2], every[4]});
+    CHECK(keys_of(query(*store, {.utc_to = utc_of("2025-03-01 09:00:00")})) ==
+          keys{every[0], every[5]});
+    CHECK(keys_of(query(*store, {.local_from = "2025-03-01 08:30:00"})) ==
+          keys{every[1], every[2], every[3], every[4]});
+    CHECK(keys_of(query(*store, {.local_to = "2025-03-01 08:30:00"})) == keys{every[0], every[5]});
+    CHECK(keys_of(query(*store, {.received_from = at(200)})) == keys{every[3], every[4], every[5]});
+
+    auto all = query(*store, {.include_quarantined = true});
+    REQUIRE(all.size() == 7);
+    CHECK(all.back().serial_number == "Q9");
+    CHECK(all.back().quarantined);
+    CHECK(query(*store, {.serial_numbers = {"Q9"}}).empty());
+
+    const auto ids = ids_of(all);
+    CHECK(ids_of(query(*store, {.after_id = ids[2]})) ==
+          std::vector<std::int64_t>{ids[3], ids[4], ids[5]});
+    CHECK(ids_of(query(*store, {.up_to_id = ids[2]})) ==
+          std::vector<std::int64_t>{ids[0], ids[1], ids[2]});
+    CHECK(ids_of(query(*store, {.after_id = ids[1], .up_to_id = ids[3]})) ==
+          std::vector<std::int64_t>{ids[2], ids[3]});
+    CHECK(ids_of(query(*store, {.newest_first = true})) ==
+          std::vector<std::int64_t>{ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]});
+    CHECK(
+        ids_of(query(*store,
+                     {.after_id = ids[1], .up_to_id = ids[4], .newest_first = true, .limit = 2})) ==
+        std::vector<std::int64_t>{ids[4], ids[3]});
+    CHECK(keys_of(query(*store, {.limit = 2})) == keys{every[0], every[1]});
+    CHECK(query(*store, {.limit = 0}).empty());
+
+    // Every condition at once: only A1's and B2's PIN 1 on the first of March, in UTC or local.
+    CHECK(keys_of(query(*store, {.serial_numbers = {"A1", "B2", "Q9"},
+                                 .pin = "1",
+                                 .local_from = "2025-03-01 00:00:00",
+                                 .local_to = "2025-03-02 00:00:00",
+                                 .include_quarantined = true})) ==
+          keys{every[0], every[3], "Q9 1 2025-03-01 08:00:00"});
+    CHECK(keys_of(query(*store, {.serial_numbers = {"A1", "B2", "C3"},
+                                 .pin = "1",
+                                 .utc_from = utc_of("2025-03-01 07:00:00"),
+                                 .utc_to = utc_of("2025-03-02 08:00:00"),
+                                 .local_from = "2025-03-01 07:30:00",
+                                 .received_from = at(100),
+                                 .after_id = 0,
+                                 .up_to_id = ids[5]})) == keys{every[0]});
+
+    // Values are bound, never spliced into the SQL.
+    CHECK(query(*store, {.pin = "1' OR '1' = '1"}).empty());
+    CHECK(query(*store, {.serial_numbers = {"A1') OR ('1' = '1"}}).empty());
+}
+
+TEST_CASE("Pages of query_punches return thousands of punches exactly once in id order",
+          "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    constexpr int per_device = 850; // 2550 punches in all, some quarantined
+    std::vector<punch_input> batch;
+    for (int i = 0; i < per_device; ++i) {
+        batch.push_back(
+            punch(std::to_string(i % 37),
+                  fmt::format("2025-03-{:02} {:02}:{:02}:00", 1 + i / 60, (i / 60) % 24, i % 60)));
+    }
+    // The devices' ids interleave: five batches each, in turn.
+    for (int start = 0; start < per_device; start += 170) {
+        for (std::string_view sn : {"A1", "B2", "C3"}) {
+            std::span<const punch_input> part{batch.data() + start, 170};
+            REQUIRE(store->store_punches(sn, part, at(start), sn == "C3"));
+        }
+    }
+    auto last = store->last_punch_id();
+    REQUIRE(last);
+
+    auto page_through = [&](punch_filter filter) {
+        std::vector<stored_punch> all;
+        for (int pages = 0; pages < 1000; ++pages) {
+            auto page = query(*store, filter);
+            if (page.empty()) {
+                break;
+            }
+            CHECK(page.size() <= filter.limit);
+            all.insert(all.end(), page.begin(), page.end());
+            if (filter.newest_first) {
+                filter.up_to_id = page.back().id - 1;
+            } else {
+                filter.after_id = page.back().id;
+            }
+            // Punches stored mid-export are past its upper bound.
+            std::vector<punch_input> late{
+                punch("late", fmt::format("2025-04-01 00:{:02}:00", pages % 60))};
+            REQUIRE(store->store_punches(pages % 2 ? "A1" : "B2", late, at(9999), false));
+        }
+        return all;
+    };
+
+    SECTION("every device, oldest first, up to the export's last id")
+    {
+        auto all = page_through({.up_to_id = *last.value, .limit = 100});
+        CHECK(all.size() == 2 * per_device);
+        CHECK(std::is_sorted(all.begin(), all.end(),
+                             [](const auto& x, const auto& y) { return x.id < y.id; }));
+        auto ids = ids_of(all);
+        CHECK(std::set<std::int64_t>(ids.begin(), ids.end()).size() == ids.size());
+        CHECK(std::none_of(all.begin(), all.end(),
+                           [](const auto& p) { return p.quarantined || p.pin == "late"; }));
+        CHECK(ids.back() < *last.value); // C3's quarantined punches came last
+    }
+    SECTION("two devices with quarantined ones, oldest first")
+    {
+        auto all = page_through({.serial_numbers = {"A1", "C3"},
+                                 .up_to_id = *last.value,
+                                 .include_quarantined = true,
+                                 .limit = 333});
+        CHECK(all.size() == 2 * per_device);
+        CHECK(std::adjacent_find(all.begin(), all.end(), [](const auto& x, const auto& y) {
+                  return x.id >= y.id;
+              }) == all.end());
+        CHECK(std::count_if(all.begin(), all.end(),
+                            [](const auto& p) { return p.serial_number == "C3"; }) == per_device);
+        CHECK(all.back().id == *last.value);
+    }
+    SECTION("newest first, the cursor moving down")
+    {
+        auto all = page_through({.up_to_id = *last.value, .newest_first = true, .limit = 128});
+        CHECK(all.size() == 2 * per_device);
+        CHECK(std::adjacent_find(all.begin(), all.end(), [](const auto& x, const auto& y) {
+                  return x.id <= y.id;
+              }) == all.end());
+        auto oldest_first = query(*store, {.limit = 1});
+        REQUIRE(oldest_first.size() == 1);
+        CHECK(all.back() == oldest_first.front());
+    }
+    SECTION("one PIN across devices")
+    {
+        auto all = page_through({.pin = "5", .up_to_id = *last.value, .limit = 10});
+        // i % 37 == 5 for i in [0, 850): 23 values, in A1 and B2.
+        CHECK(all.size() == 2 * 23);
+        CHECK(std::all_of(all.begin(), all.end(), [](const auto& p) { return p.pin == "5"; }));
+    }
+}
+
+TEST_CASE("last_punch_id is 0 for an empty store and then the largest id", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    auto none = store->last_punch_id();
+    REQUIRE(none);
+    CHECK(*none.value == 0);
+    std::vector<punch_input> batch{punch("1", "2025-03-01 08:00:00"),
+                                   punch("2", "2025-03-01 08:00:00")};
+    REQUIRE(store->store_punches("Q9", batch, at(1), true));
+    auto all = query(*store, {.include_quarantined = true});
+    REQUIRE(all.size() == 2);
+    auto last = store->last_punch_id();
+    REQUIRE(last);
+    CHECK(*last.value == all.back().id);
+}
+
+TEST_CASE("A serial number list longer than SQLite's parameter limit is an error value",
+          "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    std::vector<punch_input> batch{punch("1", "2025-03-01 08:00:00")};
+    REQUIRE(store->store_punches("SN0", batch, at(1), false));
+    int max_parameters = 0;
+    {
+        raw_connection raw{dir.db()};
+        max_parameters = sqlite3_limit(raw.db, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
+    }
+    REQUIRE(max_parameters > 10);
+    auto serial_numbers = [](int count) {
+        std::vector<std::string> out;
+        for (int i = 0; i < count; ++i) {
+            out.push_back(fmt::format("SN{}", i));
+        }
+        return out;
+    };
+    // after_id and limit are parameters too.
+    auto fits = store->query_punches({.serial_numbers = serial_numbers(max_parameters - 2)});
+    REQUIRE(fits);
+    CHECK(fits.value->size() == 1);
+    auto too_many = store->query_punches({.serial_numbers = serial_numbers(max_parameters)});
+    REQUIRE_FALSE(too_many);
+    CHECK_THAT(too_many.error.message,
+               Catch::Contains("query_punches") && Catch::Contains("too many SQL variables"));
+}
+
+TEST_CASE("A pending command of the same kind is returned instead of queueing another", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    const std::string text = "SET OPTIONS DateTime=000000000";
+    auto first =
+        store->enqueue_command_unless_pending("A1", text, "time-sync: drift", "time-sync", at(1));
+    REQUIRE(first);
+    CHECK(first.value->created);
+    CHECK(protocol::is_valid_command_id(first.value->id));
+    auto second = store->enqueue_command_unless_pending("A1", text, "time-sync: schedule",
+                                                        "time-sync", at(2));
+    REQUIRE(second);
+    CHECK_FALSE(second.value->created);
+    CHECK(second.value->id == first.value->id);
+
+    // Another device, or a command of another kind, does not count.
+    auto other_device =
+        store->enqueue_command_unless_pending("B2", text, "time-sync: drift", "time-sync", at(2));
+    REQUIRE(other_device);
+    CHECK(other_device.value->created);
+    REQUIRE(store->enqueue_command("A1", "INFO", "admin", at(0)));
+    auto listed = store->list_commands("A1");
+    REQUIRE(listed);
+    REQUIRE(listed.value->size() == 2);
+    CHECK(listed.value->front().kind == "time-sync: drift");
+    CHECK(listed.value->front().text == text);
+    CHECK(listed.value->front().created_at == at(1));
+
+    // Sent and not answered is still pending.
+    REQUIRE(store->claim_commands("A1", at(3), policy, choose_all));
+    auto while_sent =
+        store->enqueue_command_unless_pending("A1", text, "time-sync: x", "time-sync", at(4));
+    REQUIRE(while_sent);
+    CHECK_FALSE(while_sent.value->created);
+    CHECK(while_sent.value->id == first.value->id);
+
+    // Once it is done a new one is queued; the same once that one fails.
+    std::vector<protocol::command_result> ok{{first.value->id, 0, "SET OPTIONS", {}, ""}};
+    REQUIRE(store->record_command_results("A1", ok, at(5)));
+    auto third =
+        store->enqueue_command_unless_pending("A1", text, "time-sync: x", "time-sync", at(6));
+    REQUIRE(third);
+    CHECK(third.value->created);
+    CHECK(third.value->id != first.value->id);
+    REQUIRE(store->claim_commands("A1", at(7), policy, choose_all));
+    std::vector<protocol::command_result> failed{{third.value->id, -1, "SET OPTIONS", {}, ""}};
+    REQUIRE(store->record_command_results("A1", failed, at(8)));
+    auto fourth =
+        store->enqueue_command_unless_pending("A1", text, "time-sync: x", "time-sync", at(9));
+    REQUIRE(fourth);
+    CHECK(fourth.value->created);
+    CHECK(fourth.value->id != third.value->id);
+}
+
+TEST_CASE("A kind prefix is compared literally, with no LIKE wildcards or case folding",
+          "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    auto original =
+        store->enqueue_command_unless_pending("A1", "CHECK", "time-sync: a", "time-sync", at(1));
+    REQUIRE(original);
+    REQUIRE(original.value->created);
+    for (std::string prefix : {"time_sync", "%", "_", "time-sync%", "TIME-SYNC", "time-sync: ab"}) {
+        INFO(prefix);
+        auto r =
+            store->enqueue_command_unless_pending("A1", "CHECK", prefix + " kind", prefix, at(2));
+        REQUIRE(r);
+        CHECK(r.value->created);
+    }
+    auto same = store->enqueue_command_unless_pending("A1", "CHECK", "x", "time-sync: a", at(3));
+    REQUIRE(same);
+    CHECK_FALSE(same.value->created);
+    CHECK(same.value->id == original.value->id);
+}
+
+TEST_CASE("Concurrent time-sync requests through two storages on one file queue one command",
+          "[storage]")
+{
+    temp_dir dir;
+    std::array stores{open_store(dir.db()), open_store(dir.db())};
+    std::vector<enqueued_command> got(8);
+    std::atomic<int> errors{0};
+    {
+        std::atomic<bool> go{false};
+        std::vector<std::jthread> threads;
+        for (std::size_t t = 0; t < got.size(); ++t) {
+            threads.emplace_back([&, t] {
+                while (!go) {
+                    std::this_thread::yield();
+                }
+                auto r = stores[t % 2]->enqueue_command_unless_pending(
+                    "A1", "SET OPTIONS DateTime=000000000", fmt::format("time-sync: {}", t),
+                    "time-sync", at(1));
+                if (r) {
+                    got[t] = *r.value;
+                } else {
+                    ++errors;
+                }
+            });
+        }
+        go = true;
+    }
+    CHECK(errors == 0);
+    CHECK(std::count_if(got.begin(), got.end(), [](const auto& c) { return c.created; }) == 1);
+    for (const auto& c : got) {
+        CHECK(c.id == got.front().id);
+    }
+    auto listed = stores[0]->list_commands("A1");
+    REQUIRE(listed);
+    CHECK(listed.value->size() == 1);
+}
+
+TEST_CASE("find_command returns one command of a device by id", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    auto id = store->enqueue_command("A1", "INFO", "admin", at(5));
+    REQUIRE(id);
+    REQUIRE(store->claim_commands("A1", at(6), policy, choose_all));
+
+    auto found = store->find_command("A1", *id.value);
+    REQUIRE(found);
+    REQUIRE(found.value->has_value());
+    const auto& c = **found.value;
+    CHECK(c.id == *id.value);
+    CHECK(c.serial_number == "A1");
+    CHECK(c.text == "INFO");
+    CHECK(c.kind == "admin");
+    CHECK(c.state == command_state::sent);
+    CHECK(c.created_at == at(5));
+    CHECK(c.sent_at == at(6));
+    CHECK(c.attempts == 1);
+
+    for (std::string other : {std::string{"999"}, "0" + *id.value, std::string{"abc"},
+                              std::string{""}, std::string{"-1"}}) {
+        INFO(other);
+        auto missing = store->find_command("A1", other);
+        REQUIRE(missing);
+        CHECK_FALSE(missing.value->has_value());
+    }
+    auto other_device = store->find_command("B2", *id.value);
+    REQUIRE(other_device);
+    CHECK_FALSE(other_device.value->has_value());
+}
+
+TEST_CASE("Reads succeed while another connection holds an uncommitted write", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db(), {.busy_timeout = 20ms});
+    std::vector<punch_input> batch{punch("1", "2025-03-01 08:00:00")};
+    REQUIRE(store->store_punches("A1", batch, at(1), false));
+    device_record d;
+    d.serial_number = "A1";
+    REQUIRE(store->upsert_device(d));
+    auto command = store->enqueue_command("A1", "INFO", "admin", at(1));
+    REQUIRE(command);
+
+    raw_connection other{dir.db()};
+    other.exec("BEGIN IMMEDIATE");
+    other.exec("INSERT INTO punch (serial_number, pin, local_time, status, verify, work_code, "
+               "raw_line, received_at_ms, quarantined) VALUES ('A1', '2', '2025-03-01 09:00:00', "
+               "0, 1, '', 'x', 2000, 0)");
+
+    CHECK(keys_of(query(*store, {})) == std::vector<std::string>{"A1 1 2025-03-01 08:00:00"});
+    auto listed = store->list_punches({});
+    REQUIRE(listed);
+    CHECK(listed.value->size() == 1);
+    auto last = store->last_punch_id();
+    REQUIRE(last);
+    CHECK(*last.value == listed.value->front().id);
+    auto device = store->load_device("A1");
+    REQUIRE(device);
+    CHECK(device.value->has_value());
+    auto found = store->find_command("A1", *command.value);
+    REQUIRE(found);
+    CHECK(found.value->has_value());
+    CHECK(store->check());
+
+    // A write waits for the lock as before, and fails once the busy timeout passes.
+    std::vector<punch_input> more{punch("3", "2025-03-01 10:00:00")};
+    auto locked = store->store_punches("A1", more, at(2), false);
+    REQUIRE_FALSE(locked);
+    CHECK_THAT(locked.error.message, Catch::Contains("store_punches") && Catch::Contains("locked"));
+
+    other.exec("COMMIT");
+    CHECK(query(*store, {}).size() == 2);
+    REQUIRE(store->store_punches("A1", more, at(3), false));
+    CHECK(query(*store, {}).size() == 3);
+}
+
+TEST_CASE("A read runs while a write call of the same storage is in progress", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    std::vector<punch_input> batch{punch("1", "2025-03-01 08:00:00")};
+    REQUIRE(store->store_punches("A1", batch, at(1), false));
+    REQUIRE(store->enqueue_command("A1", "INFO", "admin", at(1)));
+
+    // The chooser runs inside claim_commands' transaction, holding the write connection.
+    std::promise<void> inside;
+    std::promise<void> release;
+    auto released = release.get_future();
+    std::atomic<bool> chooser_timed_out{false};
+    std::optional<storage_result<std::vector<queued_command>>> claimed;
+    std::jthread writer{[&] {
+        claimed = store->claim_commands("A1", at(2), policy, [&](const auto& offered) {
+            inside.set_value();
+            // A read that waited for this call would only finish after this gives up.
+            if (released.wait_for(10s) != std::future_status::ready) {
+                chooser_timed_out = true;
+            }
+            return choose_all(offered);
+        });
+    }};
+    inside.get_future().wait();
+    auto punches = store->query_punches({});
+    auto listed = store->list_commands("A1");
+    auto health = store->check();
+    release.set_value();
+    writer.join();
+
+    CHECK_FALSE(chooser_timed_out);
+    REQUIRE(claimed);
+    CHECK(*claimed);
+    REQUIRE(punches);
+    CHECK(punches.value->size() == 1);
+    REQUIRE(listed);
+    REQUIRE(listed.value->size() == 1);
+    CHECK(listed.value->front().state == command_state::queued); // the claim had not committed
+    CHECK(health);
+    auto after = store->list_commands("A1");
+    REQUIRE(after);
+    CHECK(after.value->front().state == command_state::sent);
+}
+
+TEST_CASE("check answers while the storage is open and fails after close", "[storage]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    auto open = store->check();
+    INFO(open.error.message);
+    CHECK(open);
+    REQUIRE(store->close());
+    auto closed = store->check();
+    REQUIRE_FALSE(closed);
+    CHECK_THAT(closed.error.message, Catch::Contains("check") && Catch::Contains("closed"));
+    auto read = store->query_punches({});
+    REQUIRE_FALSE(read);
+    CHECK_THAT(read.error.message, Catch::Contains("closed"));
+
+    // A read-only storage answers too, and closing leaves no WAL behind from the writer.
+    CHECK_FALSE(fs::exists(fs::path{dir.db()} += "-wal"));
+    auto read_only = open_store(dir.db(), {.read_only = true});
+    CHECK(read_only->check());
+    REQUIRE(read_only->close());
+    CHECK_FALSE(read_only->check());
 }

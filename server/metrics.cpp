@@ -1,0 +1,223 @@
+#include "server/metrics.hpp"
+
+#include <array>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#include <string>
+
+namespace adms::server {
+namespace {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Histogram;
+
+// Seconds, from a millisecond poll reply to a sync-time request that waits for its device.
+const Histogram::BucketBoundaries request_buckets{
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+// Seconds: an fsync'd SQLite commit takes from tens of microseconds (page cache) to seconds.
+const Histogram::BucketBoundaries commit_buckets{
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+
+double seconds(std::chrono::nanoseconds d)
+{
+    return std::chrono::duration<double>(d).count();
+}
+
+// Whether `path` is "/devices/<one segment>/<suffix>" (or "/devices/<one segment>" when the
+// suffix is empty).
+bool device_path(std::string_view path, std::string_view suffix)
+{
+    constexpr std::string_view prefix = "/devices/";
+    if (!path.starts_with(prefix)) {
+        return false;
+    }
+    auto rest = path.substr(prefix.size());
+    auto slash = rest.find('/');
+    if (slash == 0) {
+        return false;
+    }
+    if (suffix.empty()) {
+        return !rest.empty() && slash == std::string_view::npos;
+    }
+    return slash != std::string_view::npos && rest.substr(slash + 1) == suffix;
+}
+
+} // namespace
+
+std::string_view endpoint_label(std::string_view path)
+{
+    static constexpr std::array<std::string_view, 14> fixed{
+        "/iclock/cdata",     "/iclock/getrequest",
+        "/iclock/devicecmd", "/iclock/ping",
+        "/iclock/rtdata",    "/iclock/fdata",
+        "/iclock/registry",  "/iclock/push",
+        "/devices",          "/devices/sync-time",
+        "/punches",          "/punches.csv",
+        "/healthz",          "/metrics"};
+    for (auto name : fixed) {
+        if (path == name) {
+            return name;
+        }
+    }
+    static constexpr std::array<std::pair<std::string_view, std::string_view>, 5> per_device{{
+        {"sync-time", "/devices/{id}/sync-time"},
+        {"time", "/devices/{id}/time"},
+        {"ping", "/devices/{id}/ping"},
+        {"commands", "/devices/{id}/commands"},
+        {"approve", "/devices/{id}/approve"},
+    }};
+    for (auto [suffix, name] : per_device) {
+        if (device_path(path, suffix)) {
+            return name;
+        }
+    }
+    if (device_path(path, {})) {
+        return "/devices/{id}";
+    }
+    return "other";
+}
+
+struct metrics::impl {
+    impl()
+        : requests{prometheus::BuildCounter()
+                       .Name("admsd_http_requests_total")
+                       .Help("HTTP requests answered, by endpoint and status")
+                       .Register(registry)},
+          latency{prometheus::BuildHistogram()
+                      .Name("admsd_http_request_duration_seconds")
+                      .Help("Time from a request read to its reply written, by endpoint")
+                      .Register(registry)},
+          punch_family{prometheus::BuildCounter()
+                           .Name("admsd_punches_total")
+                           .Help("ATTLOG lines received, by outcome")
+                           .Register(registry)},
+          stored{punch_family.Add({{"outcome", "stored"}})},
+          duplicate{punch_family.Add({{"outcome", "duplicate"}})}, rejected{punch_family.Add(
+                                                                       {{"outcome", "rejected"}})},
+          command_family{prometheus::BuildCounter()
+                             .Name("admsd_commands_total")
+                             .Help("Device commands, by event: queued, sent (each send), "
+                                   "acknowledged (Return >= 0) or failed (Return < 0)")
+                             .Register(registry)},
+          queued{command_family.Add({{"event", "queued"}})}, sent{command_family.Add(
+                                                                 {{"event", "sent"}})},
+          acknowledged{command_family.Add({{"event", "acknowledged"}})},
+          failed{command_family.Add({{"event", "failed"}})},
+          sync_family{prometheus::BuildCounter()
+                          .Name("admsd_time_syncs_total")
+                          .Help("Time syncs, by outcome: sent (DateTime went out), confirmed, "
+                                "refused by the device, timed_out (an API wait expired)")
+                          .Register(registry)},
+          sync_sent{sync_family.Add({{"outcome", "sent"}})}, sync_confirmed{sync_family.Add(
+                                                                 {{"outcome", "confirmed"}})},
+          sync_refused{sync_family.Add({{"outcome", "refused"}})}, sync_timed_out{sync_family.Add(
+                                                                       {{"outcome", "timed_out"}})},
+          commit{prometheus::BuildHistogram()
+                     .Name("admsd_database_commit_duration_seconds")
+                     .Help("Storage write transactions, from the writer's queue to the commit")
+                     .Register(registry)
+                     .Add({}, commit_buckets)},
+          device_family{prometheus::BuildGauge()
+                            .Name("admsd_devices")
+                            .Help("Devices known, and online (a request within 3 poll delays)")
+                            .Register(registry)},
+          devices_known{device_family.Add({{"state", "known"}})}, devices_online{device_family.Add(
+                                                                      {{"state", "online"}})}
+    {
+    }
+
+    prometheus::Registry registry;
+    Family<Counter>& requests;
+    Family<Histogram>& latency;
+    Family<Counter>& punch_family;
+    Counter& stored;
+    Counter& duplicate;
+    Counter& rejected;
+    Family<Counter>& command_family;
+    Counter& queued;
+    Counter& sent;
+    Counter& acknowledged;
+    Counter& failed;
+    Family<Counter>& sync_family;
+    Counter& sync_sent;
+    Counter& sync_confirmed;
+    Counter& sync_refused;
+    Counter& sync_timed_out;
+    Histogram& commit;
+    Family<Gauge>& device_family;
+    Gauge& devices_known;
+    Gauge& devices_online;
+};
+
+metrics::metrics() : impl_{std::make_unique<impl>()}
+{
+}
+
+metrics::~metrics() = default;
+
+void metrics::request(std::string_view endpoint, unsigned status, std::chrono::nanoseconds latency)
+{
+    std::string label{endpoint};
+    impl_->requests.Add({{"endpoint", label}, {"status", std::to_string(status)}}).Increment();
+    impl_->latency.Add({{"endpoint", label}}, request_buckets).Observe(seconds(latency));
+}
+
+void metrics::punches(std::size_t stored, std::size_t duplicate, std::size_t rejected)
+{
+    impl_->stored.Increment(static_cast<double>(stored));
+    impl_->duplicate.Increment(static_cast<double>(duplicate));
+    impl_->rejected.Increment(static_cast<double>(rejected));
+}
+
+void metrics::commands_queued(std::size_t count)
+{
+    impl_->queued.Increment(static_cast<double>(count));
+}
+
+void metrics::commands_sent(std::size_t count)
+{
+    impl_->sent.Increment(static_cast<double>(count));
+}
+
+void metrics::command_results(std::size_t acknowledged, std::size_t failed)
+{
+    impl_->acknowledged.Increment(static_cast<double>(acknowledged));
+    impl_->failed.Increment(static_cast<double>(failed));
+}
+
+void metrics::time_sync(sync_outcome outcome)
+{
+    switch (outcome) {
+    case sync_outcome::sent:
+        impl_->sync_sent.Increment();
+        break;
+    case sync_outcome::confirmed:
+        impl_->sync_confirmed.Increment();
+        break;
+    case sync_outcome::refused:
+        impl_->sync_refused.Increment();
+        break;
+    case sync_outcome::timed_out:
+        impl_->sync_timed_out.Increment();
+        break;
+    }
+}
+
+void metrics::database_commit(std::chrono::nanoseconds latency)
+{
+    impl_->commit.Observe(seconds(latency));
+}
+
+std::string metrics::render(std::size_t devices_known, std::size_t devices_online) const
+{
+    impl_->devices_known.Set(static_cast<double>(devices_known));
+    impl_->devices_online.Set(static_cast<double>(devices_online));
+    return prometheus::TextSerializer{}.Serialize(impl_->registry.Collect());
+}
+
+} // namespace adms::server

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace adms::server {
+
+// The request path as a metrics label: a fixed set of endpoint names ("/iclock/cdata",
+// "/devices/{id}/sync-time", …; "other" for anything else), so a scanner cannot grow the label
+// set without bound.
+std::string_view endpoint_label(std::string_view path);
+
+// How a time sync ended, for the counters.
+enum class sync_outcome { sent, confirmed, refused, timed_out };
+
+// The server's Prometheus metrics: counters and histograms updated as requests are served,
+// rendered in the Prometheus text format for GET /metrics.
+// Thread safety: every member function may be called from any thread.
+class metrics {
+  public:
+    metrics();
+    ~metrics();
+    metrics(const metrics&) = delete;
+    metrics& operator=(const metrics&) = delete;
+
+    // One answered request: its endpoint label, status and time from read to written.
+    void request(std::string_view endpoint, unsigned status, std::chrono::nanoseconds latency);
+    // One stored upload of punches.
+    void punches(std::size_t stored, std::size_t duplicate, std::size_t rejected);
+    // Commands put on a queue (by the time-sync policy or the admin API).
+    void commands_queued(std::size_t count);
+    // Commands that went out in a poll reply.
+    void commands_sent(std::size_t count);
+    // Results matched to commands: Return >= 0 is acknowledged, a negative one failed.
+    void command_results(std::size_t acknowledged, std::size_t failed);
+    // A time sync sent, confirmed, refused by the device, or not confirmed before an API timeout.
+    void time_sync(sync_outcome outcome);
+    // One storage write transaction (from the writer's queue to its commit).
+    void database_commit(std::chrono::nanoseconds latency);
+
+    // Every metric in the Prometheus text exposition format, with the gauges taken now.
+    std::string render(std::size_t devices_known, std::size_t devices_online) const;
+
+  private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+} // namespace adms::server

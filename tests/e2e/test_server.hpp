@@ -1,0 +1,103 @@
+#pragma once
+
+// The fixture of the end-to-end tests: the real application on 127.0.0.1:0 with a fresh data
+// directory, logging to a file the test reads back.
+#include "server/app.hpp"
+#include "server/sqlite_storage.hpp"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <unistd.h>
+
+namespace adms::test {
+
+// The admin token the fixture configures unless a test sets its own.
+inline constexpr std::string_view test_token = "test-token-0123456789abcdef";
+
+// A fresh data directory, removed at the end.
+struct temp_dir {
+    std::filesystem::path path;
+    temp_dir()
+    {
+        static std::atomic<int> counter{0};
+        path = std::filesystem::temp_directory_path() /
+               fmt::format("admsd-e2e-{}-{}", ::getpid(), counter++);
+        std::filesystem::create_directories(path);
+    }
+    ~temp_dir()
+    {
+        std::error_code ignored;
+        std::filesystem::remove_all(path, ignored);
+    }
+};
+
+// The application under test, logging to a file the test reads back.
+struct running_server {
+    adms::server::settings config;
+    std::filesystem::path log_path;
+    std::FILE* log = nullptr;
+    std::unique_ptr<adms::server::app> app;
+    unsigned short port = 0;
+    unsigned short admin_port = 0; // the admin API's own port when config.admin_listen is set
+
+    running_server(adms::server::settings s, const std::filesystem::path& dir)
+        : config{std::move(s)}
+    {
+        config.listen = "127.0.0.1:0";
+        config.data_dir = (dir / "data").string();
+        config.threads = 2;
+        if (config.admin_tokens.empty()) {
+            config.admin_tokens = {std::string{test_token}};
+        }
+        log_path = dir / fmt::format("admsd-{}.log", reinterpret_cast<std::uintptr_t>(this));
+        start();
+    }
+    ~running_server() { stop(); }
+
+    void start()
+    {
+        log = std::fopen(log_path.c_str(), "a");
+        app = std::make_unique<adms::server::app>(config, log);
+        auto started = app->start();
+        REQUIRE(started.error == "");
+        port = started.port;
+        admin_port = started.admin_port;
+    }
+
+    void stop()
+    {
+        if (app) {
+            app->stop();
+            app.reset();
+            std::fclose(log);
+        }
+    }
+
+    std::string log_text() const
+    {
+        std::ifstream in{log_path};
+        std::stringstream text;
+        text << in.rdbuf();
+        return text.str();
+    }
+
+    // A second, read-only connection to the database (WAL lets it read beside the server).
+    std::unique_ptr<adms::server::sqlite_storage> database() const
+    {
+        adms::server::sqlite_open_options options;
+        options.read_only = true;
+        auto opened = adms::server::sqlite_storage::open(
+            std::filesystem::path{config.data_dir} / "admsd.sqlite3", options);
+        REQUIRE(opened);
+        return std::move(*opened.value);
+    }
+};
+
+} // namespace adms::test
