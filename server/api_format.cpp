@@ -96,7 +96,12 @@ time_bound_result parse_time_bound(std::string_view text, bool upper)
     }
     std::chrono::minutes offset{0};
     if (rest != "Z" && rest != "z") {
-        auto parsed = parse_offset(rest);
+        // An unencoded '+' in a query string arrives as a space: read it as the '+' it was.
+        std::string sign_fixed{rest};
+        if (sign_fixed.front() == ' ') {
+            sign_fixed.front() = '+';
+        }
+        auto parsed = parse_offset(sign_fixed);
         if (!parsed) {
             return {std::nullopt, std::string{expected}};
         }

@@ -56,6 +56,10 @@ TEST_CASE("Time bounds are wall-clock without an offset and instants with one", 
     auto offset = parse_time_bound("2026-11-21T08:30:00+03:00", false);
     REQUIRE(offset.bound);
     CHECK(offset.bound->utc == utc(2026, 11, 21, 5, 30, 0));
+    // "+03:00" sent unencoded in a query string decodes to " 03:00".
+    auto plus_as_space = parse_time_bound("2026-11-21T08:30:00 03:00", false);
+    REQUIRE(plus_as_space.bound);
+    CHECK(plus_as_space.bound->utc == utc(2026, 11, 21, 5, 30, 0));
     auto compact = parse_time_bound("2026-11-21T08:30:00-0530", false);
     REQUIRE(compact.bound);
     CHECK(compact.bound->utc == utc(2026, 11, 21, 14, 0, 0));

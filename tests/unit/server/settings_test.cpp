@@ -130,3 +130,37 @@ TEST_CASE("Durations and times of day parse strictly", "[settings]")
     CHECK_FALSE(parse_time_of_day("3:00"));
     CHECK_FALSE(parse_time_of_day("03:60"));
 }
+
+TEST_CASE("Admin settings: tokens from any source, a separate listen and metrics auth",
+          "[settings]")
+{
+    auto defaults = load_settings({}, {{"TZ", "UTC"}});
+    REQUIRE(defaults.value);
+    CHECK(defaults.value->admin_tokens.empty());
+    CHECK(defaults.value->admin_listen.empty());
+    CHECK(defaults.value->metrics_require_token);
+
+    auto from_env =
+        load_settings({}, {{"TZ", "UTC"},
+                           {"ADMS_ADMIN_TOKEN", "first-token-0123456789,second-token-0123456789"},
+                           {"ADMS_ADMIN_LISTEN", "127.0.0.1:8081"},
+                           {"ADMS_METRICS_AUTH", "none"}});
+    REQUIRE(from_env.value);
+    CHECK(from_env.value->admin_tokens ==
+          std::vector<std::string>{"first-token-0123456789", "second-token-0123456789"});
+    CHECK(from_env.value->admin_listen == "127.0.0.1:8081");
+    CHECK_FALSE(from_env.value->metrics_require_token);
+
+    config_file file{"admin_token = [\"file-token-0123456789\", \"other-token-0123456789\"]\n"};
+    auto from_file = load_settings({"--config", file.path.string()}, {{"TZ", "UTC"}});
+    REQUIRE(from_file.value);
+    CHECK(from_file.value->admin_tokens.size() == 2);
+
+    // A weak token is refused without echoing it.
+    auto weak = load_settings({"--admin-token", "hunter2"}, {{"TZ", "UTC"}});
+    CHECK_FALSE(weak.value);
+    CHECK_THAT(weak.error, Catch::Contains("--admin-token '(hidden)'"));
+    CHECK(weak.error.find("hunter2") == std::string::npos);
+    CHECK_FALSE(load_settings({"--admin-listen", "nowhere"}, {{"TZ", "UTC"}}).value);
+    CHECK_FALSE(load_settings({"--metrics-auth", "maybe"}, {{"TZ", "UTC"}}).value);
+}
