@@ -855,8 +855,11 @@ boost::asio::awaitable<http_response> admin_api::impl::sync_many(const http_requ
     }
     auto ids = options.value->ids;
     if (ids.empty()) {
+        // "Every device": the approved ones (the others receive no commands until approved).
         for (const auto& d : devices.devices()) {
-            ids.push_back(id_of(d));
+            if (d.record.approved) {
+                ids.push_back(id_of(d));
+            }
         }
     }
     // Every device at once: the slowest one bounds the wait.
