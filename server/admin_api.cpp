@@ -2,6 +2,7 @@
 
 #include "protocol/devicecmd.hpp"
 #include "protocol/info.hpp"
+#include "protocol/text.hpp"
 #include "server/admin_token.hpp"
 #include "server/api_format.hpp"
 #include "server/blocking_pool.hpp"
@@ -20,7 +21,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 #include <map>
 
 namespace adms::server {
@@ -128,12 +128,7 @@ const std::string* find_param(const query_params& params, std::string_view key)
 
 std::optional<long long> parse_number(std::string_view text)
 {
-    long long value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || end != text.data() + text.size()) {
-        return std::nullopt;
-    }
-    return value;
+    return protocol::text::parse_integer<long long>(text);
 }
 
 std::optional<bool> parse_flag(std::string_view text)
@@ -171,10 +166,15 @@ struct admin_api::impl {
     std::vector<std::string> tokens;
     std::atomic<bool> stopping{false};
 
+    // A device polls every Delay seconds; three missed polls and it counts as offline.
+    std::chrono::milliseconds online_window() const
+    {
+        return std::chrono::seconds{3 * config.poll_delay};
+    }
+
     bool online(const device_snapshot& d, instant now) const
     {
-        // A device polls every Delay seconds; three missed polls and it counts as offline.
-        return now - d.record.last_seen <= std::chrono::seconds{3 * config.poll_delay};
+        return now - d.record.last_seen <= online_window();
     }
 
     json::object device_json(const device_snapshot& d, instant now) const;
@@ -428,13 +428,10 @@ boost::asio::awaitable<http_response> admin_api::impl::route(const http_request&
         if (method != "GET") {
             co_return method_not_allowed("GET");
         }
-        auto now = now_instant();
-        auto all = devices.devices();
-        auto online_count = static_cast<std::size_t>(std::count_if(
-            all.begin(), all.end(), [&](const device_snapshot& d) { return online(d, now); }));
+        auto [known, online_count] = devices.device_counts(now_instant(), online_window());
         co_return http_response{200,
                                 "text/plain; version=0.0.4; charset=utf-8",
-                                stats.render(all.size(), online_count),
+                                stats.render(known, online_count),
                                 {},
                                 {}};
     }
@@ -556,7 +553,7 @@ boost::asio::awaitable<http_response> admin_api::impl::healthz()
         {"status", healthy ? "ok" : "unhealthy"},
         {"database", checked ? std::string{"ok"} : checked.error.message},
         {"writes", writes_ok ? "ok" : "failing"},
-        {"devices", devices.devices().size()},
+        {"devices", devices.device_counts(now_instant(), online_window()).first},
         {"version", version},
     };
     co_return json_reply(healthy ? 200 : 503, body);

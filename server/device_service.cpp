@@ -883,6 +883,16 @@ std::vector<device_snapshot> device_service::devices() const
     return out;
 }
 
+std::pair<std::size_t, std::size_t>
+device_service::device_counts(instant now, std::chrono::milliseconds window) const
+{
+    std::lock_guard lock{mutex_};
+    auto online = std::count_if(devices_.begin(), devices_.end(), [&](const auto& item) {
+        return now - item.second.record.last_seen <= window;
+    });
+    return {devices_.size(), static_cast<std::size_t>(online)};
+}
+
 std::optional<device_snapshot> device_service::find_device(std::string_view id) const
 {
     std::lock_guard lock{mutex_};

@@ -63,6 +63,10 @@ class device_service {
 
     // Admin API: every device, ordered by serial number.
     std::vector<device_snapshot> devices() const;
+    // How many devices are known, and how many made a request within `window` before `now`
+    // (for /metrics and /healthz, without copying every record).
+    std::pair<std::size_t, std::size_t> device_counts(instant now,
+                                                      std::chrono::milliseconds window) const;
     // Admin API: the device whose serial number, else whose alias, is `id`.
     std::optional<device_snapshot> find_device(std::string_view id) const;
     // Queues an on-demand time sync, or returns the time sync already pending for the device
