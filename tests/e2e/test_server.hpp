@@ -4,6 +4,7 @@
 // directory, logging to a file the test reads back.
 #include "server/app.hpp"
 #include "server/sqlite_storage.hpp"
+#include "tests/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -20,23 +21,6 @@ namespace adms::test {
 
 // The admin token the fixture configures unless a test sets its own.
 inline constexpr std::string_view test_token = "test-token-0123456789abcdef";
-
-// A fresh data directory, removed at the end.
-struct temp_dir {
-    std::filesystem::path path;
-    temp_dir()
-    {
-        static std::atomic<int> counter{0};
-        path = std::filesystem::temp_directory_path() /
-               fmt::format("admsd-e2e-{}-{}", ::getpid(), counter++);
-        std::filesystem::create_directories(path);
-    }
-    ~temp_dir()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-};
 
 // The application under test, logging to a file the test reads back.
 struct running_server {

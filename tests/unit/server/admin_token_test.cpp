@@ -1,4 +1,5 @@
 #include "server/admin_token.hpp"
+#include "tests/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -18,23 +19,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct temp_dir {
-    fs::path path;
-    temp_dir()
-    {
-        std::random_device rd;
-        path = fs::temp_directory_path() / fmt::format("adms-token-test-{}-{:016x}", ::getpid(),
-                                                       (std::uint64_t{rd()} << 32) | rd());
-        fs::create_directories(path);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir()
-    {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
+// The shared temp dir, with the file this suite works on.
+struct temp_dir : adms::test::temp_dir {
     fs::path token() const { return path / "admin_token"; }
 };
 

@@ -2,6 +2,7 @@
 #include "protocol/command.hpp"
 #include "protocol/operlog.hpp"
 #include "server/sqlite_storage.hpp"
+#include "tests/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -26,23 +27,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct temp_dir {
-    fs::path path;
-    temp_dir()
-    {
-        std::random_device rd;
-        path = fs::temp_directory_path() / fmt::format("adms-storage-test-{}-{:016x}", ::getpid(),
-                                                       (std::uint64_t{rd()} << 32) | rd());
-        fs::create_directories(path);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir()
-    {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
+// The shared temp dir, with the file this suite works on.
+struct temp_dir : adms::test::temp_dir {
     fs::path db() const { return path / "admsd.sqlite3"; }
 };
 
