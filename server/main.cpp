@@ -1,4 +1,5 @@
 #include "server/app.hpp"
+#include "server/healthcheck.hpp"
 #include "server/settings.hpp"
 #include "server/version.hpp"
 
@@ -30,6 +31,11 @@ std::map<std::string, std::string> environment()
 int main(int argc, char** argv)
 {
     std::vector<std::string> args(argv + 1, argv + argc);
+    // `admsd healthcheck [--SETTING VALUE]...`: probe the server those settings describe.
+    bool healthcheck = !args.empty() && args.front() == "healthcheck";
+    if (healthcheck) {
+        args.erase(args.begin());
+    }
     auto loaded = adms::server::load_settings(args, environment());
     if (loaded.show_help) {
         fmt::print("{}", adms::server::settings_help());
@@ -42,6 +48,12 @@ int main(int argc, char** argv)
     if (!loaded.value) {
         fmt::print(stderr, "admsd: {}\n", loaded.error);
         return 2;
+    }
+    if (healthcheck) {
+        auto result = adms::server::run_healthcheck(*loaded.value);
+        fmt::print(result.exit_code == 0 ? stdout : stderr, "admsd healthcheck: {}\n",
+                   result.message);
+        return result.exit_code;
     }
 
     // Block SIGINT/SIGTERM before any thread starts, so only sigwait below receives them.

@@ -405,6 +405,8 @@ std::string settings_help()
 {
     std::string text =
         "usage: admsd [--config FILE] [--SETTING VALUE]... | --help | --version\n"
+        "       admsd healthcheck [--config FILE] [--SETTING VALUE]...  (GET /healthz, exit 0 if "
+        "healthy)\n"
         "ADMS/iclock push server for ZKTeco terminals.\n\n"
         "Each setting is a flag, an environment variable and a config file key;\n"
         "flags beat the environment, which beats the file (--config / ADMS_CONFIG).\n\n";
