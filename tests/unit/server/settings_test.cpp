@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
@@ -163,4 +164,37 @@ TEST_CASE("Admin settings: tokens from any source, a separate listen and metrics
     CHECK(weak.error.find("hunter2") == std::string::npos);
     CHECK_FALSE(load_settings({"--admin-listen", "nowhere"}, {{"TZ", "UTC"}}).value);
     CHECK_FALSE(load_settings({"--metrics-auth", "maybe"}, {{"TZ", "UTC"}}).value);
+}
+
+TEST_CASE("The example config documents every setting and loads with each key uncommented",
+          "[settings]")
+{
+    std::ifstream in{std::string{ADMS_SOURCE_DIR} + "/deploy/admsd.toml.example"};
+    REQUIRE(in);
+    std::string text;
+    std::string line;
+    while (std::getline(in, line)) {
+        // "#key = value" and "#[devices.SN]" lines are the settings; "# text" lines are comments.
+        if (line.size() > 1 && line[0] == '#' && line[1] != ' ') {
+            line.erase(0, 1);
+        }
+        text += line + "\n";
+    }
+    config_file file{text};
+    auto loaded = load_settings({"--config", file.path.string()}, {});
+    INFO(loaded.error);
+    REQUIRE(loaded.value);
+    CHECK(loaded.value->time_zone == "Asia/Riyadh");
+    CHECK(loaded.value->devices.at("RKQ4243400358").alias == "principal");
+    // Every flag --help lists has its key in the example.
+    auto help = adms::server::settings_help();
+    std::size_t at = 0;
+    while ((at = help.find("\n  --", at)) != std::string::npos) {
+        auto end = help.find(' ', at + 5);
+        std::string key = help.substr(at + 5, end - at - 5);
+        std::replace(key.begin(), key.end(), '-', '_');
+        INFO(key);
+        CHECK(text.find("\n" + key + " = ") != std::string::npos);
+        at = end;
+    }
 }
