@@ -550,3 +550,54 @@ TEST_CASE("Photos, unknown tables and the SEC registry and push endpoints are st
     CHECK(log.find("New device PH1 from 127.0.0.1 (pushver none)") != std::string::npos);
     CHECK(log.find("New device SEC9 from 127.0.0.1 (pushver none)") != std::string::npos);
 }
+
+TEST_CASE("A bad data directory or listen address stops start-up with one line naming it",
+          "[e2e][startup]")
+{
+    temp_dir dir;
+    auto start_with = [&](server::settings s) {
+        s.time_zone = "UTC";
+        s.threads = 1;
+        s.admin_tokens = {"startup-test-token-0123"};
+        auto log = std::fopen((dir.path / "startup.log").c_str(), "a");
+        std::string error;
+        {
+            server::app app{s, log};
+            error = app.start().error;
+        }
+        std::fclose(log);
+        return error;
+    };
+
+    // A regular file where the data directory should be.
+    auto file = dir.path / "not-a-directory";
+    std::ofstream{file} << "x";
+    server::settings s;
+    s.listen = "127.0.0.1:0";
+    s.data_dir = file.string();
+    CHECK_THAT(start_with(s),
+               Catch::StartsWith(fmt::format("invalid data_dir '{}':", file.string())));
+
+    // A port another listener holds.
+    s.data_dir = (dir.path / "data").string();
+    server::settings holder_settings = s;
+    holder_settings.time_zone = "UTC";
+    holder_settings.admin_tokens = {"startup-test-token-0123"};
+    auto holder_log = std::fopen((dir.path / "holder.log").c_str(), "a");
+    {
+        server::app holder{holder_settings, holder_log};
+        auto held = holder.start();
+        REQUIRE(held);
+        s.listen = fmt::format("127.0.0.1:{}", held.port);
+        s.data_dir = (dir.path / "data2").string();
+        auto busy = start_with(s);
+        CHECK_THAT(busy, Catch::StartsWith(fmt::format(
+                             "invalid listen '127.0.0.1:{}': cannot listen:", held.port)));
+        CHECK(busy.find('\n') == std::string::npos);
+    }
+    std::fclose(holder_log);
+
+    // A host name is not an address.
+    s.listen = "localhost:0";
+    CHECK(start_with(s) == "invalid listen 'localhost:0': 'localhost' is not an IP address");
+}
