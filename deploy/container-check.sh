@@ -12,10 +12,30 @@ cd "$root"
 check=${CONTAINER_CHECK:-../shared/tools/container-check}
 handshake="/iclock/cdata?SN=CHECK0001&options=all&pushver=2.4.1"
 
+# container-check runs the entrypoint in `podman image mount`'s view of the image. With podman's
+# default overlay storage that view is read-only and the image's VOLUME is not mounted, so no
+# path is writable and admsd (rightly) refuses to start without a writable data directory. A
+# private store with the vfs driver gives a writable view, standing in for the volume Docker
+# would mount at /var/lib/admsd. It is removed afterwards.
+store=$(mktemp -d /var/tmp/admsd-container-check.XXXXXX)
+zoned=$(mktemp -d)
+trap 'rm -rf "$store" "$zoned"' EXIT
+printf '[storage]\ndriver = "vfs"\ngraphroot = "%s/graph"\nrunroot = "%s/run"\n' \
+  "$store" "$store" >"$store/storage.conf"
+# Reuse a Debian base image from the default store when there is one (else container-check
+# makes one with debootstrap).
+if command -v podman >/dev/null && podman image exists docker.io/library/debian:bookworm-slim; then
+  podman save docker.io/library/debian:bookworm-slim \
+    | CONTAINERS_STORAGE_CONF="$store/storage.conf" podman load >/dev/null
+  for tag in debian:bookworm debian:12 debian:12-slim; do
+    CONTAINERS_STORAGE_CONF="$store/storage.conf" podman tag \
+      docker.io/library/debian:bookworm-slim "docker.io/library/$tag"
+  done
+fi
+export CONTAINERS_STORAGE_CONF="$store/storage.conf"
+
 "$check" --probe "$handshake" --probe /healthz
 
-zoned=$(mktemp -d)
-trap 'rm -rf "$zoned"' EXIT
 cat >"$zoned/Dockerfile" <<'DOCKERFILE'
 FROM localhost/admsd:container-check
 ENV ADMS_TIME_ZONE=Asia/Riyadh
