@@ -16,15 +16,19 @@ handshake="/iclock/cdata?SN=CHECK0001&options=all&pushver=2.4.1"
 # default overlay storage that view is read-only and the image's VOLUME is not mounted, so no
 # path is writable and admsd (rightly) refuses to start without a writable data directory. A
 # private store with the vfs driver gives a writable view, standing in for the volume Docker
-# would mount at /var/lib/admsd. It is removed afterwards.
-store=$(mktemp -d /var/tmp/admsd-container-check.XXXXXX)
+# would mount at /var/lib/admsd. It is kept in /var/tmp/admsd-container-check for the build
+# cache of the next run (delete it to start afresh).
+store=/var/tmp/admsd-container-check
+mkdir -p "$store"
 zoned=$(mktemp -d)
-trap 'rm -rf "$store" "$zoned"' EXIT
+trap 'rm -rf "$zoned"' EXIT
 printf '[storage]\ndriver = "vfs"\ngraphroot = "%s/graph"\nrunroot = "%s/run"\n' \
   "$store" "$store" >"$store/storage.conf"
 # Reuse a Debian base image from the default store when there is one (else container-check
 # makes one with debootstrap).
-if command -v podman >/dev/null && podman image exists docker.io/library/debian:bookworm-slim; then
+if command -v podman >/dev/null && podman image exists docker.io/library/debian:bookworm-slim &&
+  ! CONTAINERS_STORAGE_CONF="$store/storage.conf" podman image exists \
+    docker.io/library/debian:bookworm-slim; then
   podman save docker.io/library/debian:bookworm-slim \
     | CONTAINERS_STORAGE_CONF="$store/storage.conf" podman load >/dev/null
   for tag in debian:bookworm debian:12 debian:12-slim; do
