@@ -38,6 +38,19 @@ if command -v podman >/dev/null && podman image exists docker.io/library/debian:
 fi
 export CONTAINERS_STORAGE_CONF="$store/storage.conf"
 
+# Build first, as container-check does (its own build is then all cached), and open the image's
+# top-level directory: the vfs driver creates each layer directory 0700, which as the image's
+# "/" would keep the admsd user from reaching anything.
+podman build --isolation chroot --network=host -f deploy/Dockerfile \
+  -t localhost/admsd:container-check . 2>&1 | tail -n 3
+open_root() {
+  local root
+  root=$(podman image mount "$1")
+  chmod 755 "$root"
+  podman image unmount "$1" >/dev/null
+}
+open_root localhost/admsd:container-check
+
 "$check" --probe "$handshake" --probe /healthz
 
 cat >"$zoned/Dockerfile" <<'DOCKERFILE'
@@ -47,6 +60,9 @@ DOCKERFILE
 # container-check tags what it builds as localhost/admsd:container-check: keep the first image.
 podman tag localhost/admsd:container-check localhost/admsd:built
 sed -i 's|^FROM .*|FROM localhost/admsd:built|' "$zoned/Dockerfile"
+podman build --isolation chroot --network=host -f "$zoned/Dockerfile" \
+  -t localhost/admsd:container-check . >/dev/null 2>&1
+open_root localhost/admsd:container-check
 out=$("$check" --dockerfile "$zoned/Dockerfile" --probe "$handshake" 2>&1) || { echo "$out"; exit 1; }
 echo "$out" | grep -E "TimeZone=|listening on" || true
 echo "$out" | grep -q "TimeZone=3" || { echo "container-check.sh: no TimeZone=3 with ADMS_TIME_ZONE=Asia/Riyadh"; exit 1; }
