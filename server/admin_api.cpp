@@ -1103,16 +1103,22 @@ boost::asio::awaitable<http_response> admin_api::impl::punches(const query_param
     };
 
     if (!csv) {
-        auto rows = co_await reader.run([&] { return store.query_punches(filter); });
+        // One row more than asked tells whether another page exists (has_more is then exact).
+        auto probe = filter;
+        probe.limit = filter.limit + 1;
+        auto rows = co_await reader.run([&] { return store.query_punches(probe); });
         if (!rows) {
             co_return error_reply(503, "storage unavailable: " + rows.error.message);
+        }
+        bool more = rows.value->size() > filter.limit;
+        if (more) {
+            rows.value->pop_back();
         }
         json::array data;
         for (const auto& p : *rows.value) {
             data.push_back(punch_json(p, device_of(p)));
         }
         auto next = rows.value->empty() ? filter.after_id : rows.value->back().id;
-        bool more = rows.value->size() == filter.limit;
         co_return json_reply(200, json::object{{"success", true},
                                                {"data", std::move(data)},
                                                {"count", rows.value->size()},

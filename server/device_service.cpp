@@ -953,9 +953,15 @@ device_service::update_device(const std::string& serial_number, const device_pat
 {
     // Apply the patch to a copy, store it, then apply the same fields to the registry (which
     // polls keep updating meanwhile), so a failed write changes nothing.
+    // Clearing the alias goes back to the config file's, as for every other field.
+    std::optional<std::string> configured_alias;
+    if (auto it = config_.devices.find(serial_number);
+        it != config_.devices.end() && !it->second.alias.empty()) {
+        configured_alias = it->second.alias;
+    }
     auto apply = [&](device_record& r) {
         if (patch.alias) {
-            r.alias = *patch.alias;
+            r.alias = patch.alias->has_value() ? *patch.alias : configured_alias;
         }
         if (patch.time_zone) {
             r.zone_override = *patch.time_zone;

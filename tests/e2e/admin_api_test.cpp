@@ -259,6 +259,12 @@ TEST_CASE("GET /devices lists devices with the fields users script against", "[e
     auto missing = api(server.port, "GET", "/devices/nope");
     CHECK(missing.status == 404);
     CHECK(body_of(missing).at("error") == "Device not found: nope");
+
+    // An API alias replaces the config file's; clearing it brings the config file's back.
+    auto renamed = body_of(api(server.port, "PATCH", "/devices/principal", R"({"alias": "main"})"));
+    CHECK(renamed.at("data").as_object().at("id") == "main");
+    auto restored = body_of(api(server.port, "PATCH", "/devices/main", R"({"alias": null})"));
+    CHECK(restored.at("data").as_object().at("id") == "principal");
 }
 
 TEST_CASE("POST /devices/{id}/sync-time waits for the device to confirm", "[e2e][admin][sync]")
@@ -484,6 +490,11 @@ TEST_CASE("Punch pages by cursor return every punch exactly once, in arrival ord
     }
     CHECK(seen.size() == 2500);
     CHECK(pages == 8);
+    // A page that ends exactly at the last punch says there is no more.
+    auto exact = body_of(api(server.port, "GET", "/punches?limit=2500"));
+    CHECK(exact.at("count").as_int64() == 2500);
+    CHECK(exact.at("has_more") == false);
+    CHECK(body_of(api(server.port, "GET", "/punches?limit=2499")).at("has_more") == true);
 
     // A row carries the device's text, its instant in the zone and UTC.
     auto first = body_of(api(server.port, "GET", "/punches?device=front&limit=1"));
@@ -743,6 +754,9 @@ TEST_CASE("PATCH sets alias, zone and schedule, and approval releases quarantine
     // Clearing the zone goes back to the server's.
     auto cleared = body_of(api(server.port, "PATCH", "/devices/gate", R"({"zone": null})"));
     CHECK(cleared.at("data").as_object().at("zone") == "UTC");
+    // Clearing an alias the config file does not declare leaves the SN as the id.
+    auto unaliased = body_of(api(server.port, "PATCH", "/devices/gate", R"({"alias": null})"));
+    CHECK(unaliased.at("data").as_object().at("id") == "NEW1");
 }
 
 TEST_CASE("Ping reports the last request, /metrics counts it, and an admin port can be separate",
