@@ -552,7 +552,7 @@ boost::asio::awaitable<http_response> admin_api::impl::healthz()
     json::object body{
         {"status", healthy ? "ok" : "unhealthy"},
         {"database", checked ? std::string{"ok"} : checked.error.message},
-        {"writes", writes_ok ? "ok" : "failing"},
+        {"writes", writes_ok ? std::string{"ok"} : "failing: " + devices.storage_error_message()},
         {"devices", devices.device_counts(now_instant(), online_window()).first},
         {"version", version},
     };

@@ -96,6 +96,7 @@ struct app::impl {
     bool started = false;
 
     net::awaitable<void> accept_loop(tcp::acceptor& listener, listener_role role);
+    net::awaitable<void> probe_loop();
     net::awaitable<void> session(tcp::socket socket, listener_role role);
     net::awaitable<http_response> dispatch(const http_request& request, listener_role role);
     std::string bind(tcp::acceptor& listener, const std::string& listen);
@@ -311,6 +312,20 @@ net::awaitable<void> app::impl::accept_loop(tcp::acceptor& listener, listener_ro
     }
 }
 
+// While storage fails, a probe write every second notices recovery (and /healthz turns healthy)
+// even when no device uploads.
+net::awaitable<void> app::impl::probe_loop()
+{
+    net::steady_timer timer{io};
+    while (!stopping) {
+        timer.expires_after(std::chrono::seconds{1});
+        co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+        if (!stopping) {
+            co_await devices->probe_storage();
+        }
+    }
+}
+
 std::string app::impl::bind(tcp::acceptor& listener, const std::string& listen)
 {
     auto [host, port] = split_listen(listen);
@@ -351,7 +366,13 @@ app::start_result app::start()
     if (fs_ec) {
         return {0, 0, fmt::format("invalid data_dir '{}': {}", s.config.data_dir, fs_ec.message())};
     }
-    auto opened = sqlite_storage::open(std::filesystem::path{s.config.data_dir} / "admsd.sqlite3");
+    sqlite_open_options open_options;
+    // A read-only data directory (a file system remounted read-only after errors, a volume
+    // mounted :ro) still lets devices poll and get their time; uploads get 503 until it is
+    // writable again, which the storage notices by itself.
+    open_options.read_only_fallback = true;
+    auto opened = sqlite_storage::open(std::filesystem::path{s.config.data_dir} / "admsd.sqlite3",
+                                       open_options);
     if (!opened) {
         return {0, 0,
                 fmt::format("invalid data_dir '{}': cannot open the database: {}",
@@ -360,6 +381,9 @@ app::start_result app::start()
     s.store = std::move(*opened.value);
     s.devices = std::make_unique<device_service>(s.config, *s.store, s.writer, s.log, s.zone,
                                                  s.stats, s.waiters);
+    if (auto why = s.store->read_only_reason(); !why.empty()) {
+        s.devices->report_storage_failure("opening the database for writing", {why});
+    }
     if (auto loaded = s.devices->load(); !loaded) {
         return {0, 0,
                 fmt::format("cannot read the database in '{}': {}", s.config.data_dir,
@@ -415,6 +439,7 @@ app::start_result app::start()
         s.acceptor.get_executor(),
         s.accept_loop(s.acceptor, separate ? listener_role::devices : listener_role::both),
         net::detached);
+    net::co_spawn(s.io, s.probe_loop(), net::detached);
     for (unsigned i = 0; i < s.config.threads; ++i) {
         s.threads.emplace_back([&s] { s.io.run(); });
     }

@@ -128,12 +128,16 @@ storage_status device_service::load()
         }
     }
     for (const auto& record : admitted) {
+        // A store that cannot write yet (read-only, full) does not stop the start: the
+        // admission holds in memory and is written at the next start.
         if (auto saved = store_.upsert_device(record); !saved) {
-            return saved.error;
+            storage_failure("applying the config file", saved.error);
+            break;
         }
         auto released = store_.release_quarantine(record.serial_number);
         if (!released) {
-            return released.error;
+            storage_failure("applying the config file", released.error);
+            break;
         }
         if (*released.value > 0) {
             log_.event("approved",
@@ -264,9 +268,14 @@ void device_service::update_record(const std::string& serial_number,
 
 void device_service::storage_ok()
 {
-    std::lock_guard lock{mutex_};
-    if (storage_failed_) {
+    bool recovered = false;
+    {
+        std::lock_guard lock{mutex_};
+        recovered = storage_failed_;
         storage_failed_ = false;
+        storage_error_.clear();
+    }
+    if (recovered) {
         log_.event("storage", "Storage recovered: uploads are acknowledged again");
     }
 }
@@ -278,6 +287,8 @@ http_response device_service::storage_failure(std::string_view what, const stora
         std::lock_guard lock{mutex_};
         first = !storage_failed_;
         storage_failed_ = true;
+        storage_error_ = error.message;
+        next_write_attempt_ = std::chrono::steady_clock::now() + storage_retry_interval;
     }
     if (first) {
         log_.event("storage",
@@ -285,7 +296,55 @@ http_response device_service::storage_failure(std::string_view what, const stora
                                error.message),
                    {{"what", std::string{what}}, {"error", error.message}});
     }
-    return text_response(503, "storage unavailable, retry later\n");
+    return storage_unavailable();
+}
+
+http_response device_service::storage_unavailable() const
+{
+    auto reply = text_response(503, "storage unavailable, retry later\n");
+    reply.headers.emplace_back("Retry-After", std::to_string(config_.error_delay));
+    return reply;
+}
+
+bool device_service::write_allowed()
+{
+    std::lock_guard lock{mutex_};
+    if (!storage_failed_) {
+        return true;
+    }
+    // While storage fails, one upload a second tries it (and notices recovery); the others are
+    // answered 503 at once instead of queueing behind a write that waits for a lock or fails.
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_write_attempt_) {
+        return false;
+    }
+    next_write_attempt_ = now + storage_retry_interval;
+    return true;
+}
+
+void device_service::report_storage_failure(std::string_view what, const storage_error& error)
+{
+    storage_failure(what, error);
+}
+
+boost::asio::awaitable<void> device_service::probe_storage()
+{
+    if (storage_healthy()) {
+        co_return;
+    }
+    auto probed = co_await write([this] { return store_.probe(); });
+    if (probed) {
+        storage_ok();
+    } else {
+        std::lock_guard lock{mutex_};
+        storage_error_ = probed.error.message;
+    }
+}
+
+std::string device_service::storage_error_message() const
+{
+    std::lock_guard lock{mutex_};
+    return storage_error_;
 }
 
 boost::asio::awaitable<bool> device_service::save_device(const std::string& serial_number)
@@ -297,7 +356,8 @@ boost::asio::awaitable<bool> device_service::save_device(const std::string& seri
             copy = it->second.record;
         }
     }
-    if (!copy) {
+    // While storage fails the registry keeps the change; the next save writes it.
+    if (!copy || !storage_healthy()) {
         co_return false;
     }
     auto saved = co_await write([this, &copy] { return store_.upsert_device(*copy); });
@@ -342,6 +402,9 @@ boost::asio::awaitable<bool> device_service::queue_time_sync(const device_view& 
                                                              std::string_view reason,
                                                              clock::time_point now)
 {
+    if (!storage_healthy()) {
+        co_return false; // the handshake's TimeZone and Date still set the clock
+    }
     auto queued = co_await enqueue_time_sync(device.record.serial_number, device.verb, reason, now);
     co_return static_cast<bool>(queued);
 }
@@ -397,6 +460,9 @@ boost::asio::awaitable<http_response> device_service::handle(const http_request&
     }
     if (path == "/iclock/fdata" && post) {
         auto device = touch(query, request);
+        if (!write_allowed()) {
+            co_return storage_unavailable();
+        }
         co_return co_await store_photo(device, request);
     }
     if (path == "/iclock/registry" && post) {
@@ -463,6 +529,9 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
         co_return text_response(400, "missing table\n");
     }
     auto device = touch(query, request);
+    if (!write_allowed()) {
+        co_return storage_unavailable();
+    }
     const auto& sn = query.serial_number;
     const auto& table = *query.table;
     auto received = to_instant(request.received_at);
@@ -677,6 +746,11 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
         co_await save_device(sn);
     }
 
+    if (!storage_healthy()) {
+        // Polls keep working while storage is down: nothing to send is a safe answer, and no
+        // claim waits on a lock or a full disk.
+        co_return text_response(200, "OK");
+    }
     resend_policy policy;
     policy.resend_after = config_.command_resend_after;
     policy.max_attempts = config_.command_max_attempts;
@@ -728,6 +802,9 @@ boost::asio::awaitable<http_response>
 device_service::command_results(const http_request& request, const protocol::iclock_query& query)
 {
     touch(query, request);
+    if (!write_allowed()) {
+        co_return storage_unavailable();
+    }
     const auto& sn = query.serial_number;
     auto received = to_instant(request.received_at);
     auto parsed = protocol::parse_devicecmd(request.body);

@@ -89,6 +89,14 @@ class device_service {
                                                         const device_patch& patch);
     // False while storage writes fail (uploads are answered 503).
     bool storage_healthy() const;
+    // The last storage failure while unhealthy; empty when healthy.
+    std::string storage_error_message() const;
+    // Marks storage as failing (logged once per change of state), e.g. a database opened for
+    // reads only.
+    void report_storage_failure(std::string_view what, const storage_error& error);
+    // While storage fails: one small durable write, which marks storage healthy again (and logs
+    // the recovery) when it works. Called periodically, so recovery is noticed without uploads.
+    boost::asio::awaitable<void> probe_storage();
 
   private:
     using clock = std::chrono::system_clock;
@@ -156,6 +164,10 @@ class device_service {
     http_response storage_failure(std::string_view what, const storage_error& error);
     // Notes that storage works (logs the recovery after a failure).
     void storage_ok();
+    // The 503 an upload gets while storage fails, with Retry-After.
+    http_response storage_unavailable() const;
+    // Whether an upload may try storage now: always while healthy; while failing, one a second.
+    bool write_allowed();
 
     const settings& config_;
     storage& store_;
@@ -168,6 +180,9 @@ class device_service {
     mutable std::mutex mutex_;
     std::map<std::string, device_entry, std::less<>> devices_;
     bool storage_failed_ = false;
+    std::string storage_error_;
+    std::chrono::steady_clock::time_point next_write_attempt_{};
+    static constexpr std::chrono::seconds storage_retry_interval{1};
 };
 
 } // namespace adms::server

@@ -13,6 +13,8 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <sys/statvfs.h>
+#include <unistd.h>
 #include <variant>
 
 namespace adms::server {
@@ -662,6 +664,9 @@ template <class T, class Body>
 storage_result<T> sqlite_storage::run(std::string_view operation, Body&& body)
 {
     std::lock_guard lock{writer_.mutex};
+    if (writer_.db == nullptr && !read_only_reason_.empty() && !try_reopen_writer()) {
+        return storage_error{fmt::format("{}: read-only: {}", operation, read_only_reason_)};
+    }
     return run_on<T>(writer_.db, operation, std::forward<Body>(body));
 }
 
@@ -680,9 +685,9 @@ std::string_view sqlite_storage::migration_sql(int from_version)
     return migrations[static_cast<std::size_t>(from_version)];
 }
 
-sqlite_storage::sqlite_storage(sqlite3* writer)
+sqlite_storage::sqlite_storage(std::filesystem::path file, sqlite_open_options options)
+    : file_{std::move(file)}, options_{options}
 {
-    writer_.db = writer;
 }
 
 sqlite_storage::~sqlite_storage()
@@ -690,60 +695,193 @@ sqlite_storage::~sqlite_storage()
     close();
 }
 
-storage_result<std::unique_ptr<sqlite_storage>>
-sqlite_storage::open(const std::filesystem::path& file, const sqlite_open_options& options)
+// Opens the read-write connection and brings it to the current schema: WAL, synchronous=FULL,
+// foreign keys, migrations. Throws sqlite_failure; closes the connection when it throws.
+sqlite3* sqlite_storage::open_writer(const std::filesystem::path& file,
+                                     const sqlite_open_options& options)
 {
-    // NOMUTEX: each connection's mutex in this class serialises all use of it.
-    const int read_flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READONLY;
-    const int write_flags =
-        options.read_only ? read_flags
-                          : (SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    sqlite3* db = nullptr;
-    try {
-        db = connect(file, write_flags, options.busy_timeout);
-    } catch (const sqlite_failure& failure) {
-        return storage_error{fmt::format("open {}: {}", file.string(), failure.message)};
-    }
-    // From here on the object owns the connections, so every exit closes them.
-    std::unique_ptr<sqlite_storage> self{new sqlite_storage{db}};
+    const int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    sqlite3* db = connect(file, flags, options.busy_timeout);
     try {
         // Reading the schema version first also rejects a file that is not a database.
         int version = user_version(db);
         if (version > schema_version) {
-            return storage_error{fmt::format(
-                "open {}: schema version {} is newer than this build's {}; use a newer admsd",
-                file.string(), version, schema_version)};
+            throw sqlite_failure{
+                fmt::format("schema version {} is newer than this build's {}; use a newer admsd",
+                            version, schema_version)};
         }
+        // SQLite opens a file it may not write read-only without saying so: say it here, so
+        // the caller can fall back to serving reads.
+        if (sqlite3_db_readonly(db, "main") == 1) {
+            throw sqlite_failure{"the database file or its directory is read-only"};
+        }
+        // WAL: readers do not block the writer; FULL: a commit is durable when COMMIT returns,
+        // which is what lets the server answer OK only after the data is on disk.
+        if (auto mode = pragma_text(db, "PRAGMA journal_mode = WAL"); mode != "wal") {
+            throw sqlite_failure{fmt::format("cannot use WAL journal mode (got '{}')", mode)};
+        }
+        exec(db, "PRAGMA synchronous = FULL");
+        exec(db, "PRAGMA foreign_keys = ON");
+        for (int v = version; v < schema_version; ++v) {
+            transaction tx{db};
+            exec(db, std::string{migrations[static_cast<std::size_t>(v)]}.c_str());
+            exec(db, fmt::format("PRAGMA user_version = {}", v + 1).c_str());
+            tx.commit();
+        }
+    } catch (...) {
+        sqlite3_close(db);
+        throw;
+    }
+    return db;
+}
+
+// Opens the read-only connection. On a read-only file system SQLite cannot create the WAL's
+// shared-memory file; `immutable` then reads the database file alone (what was checkpointed).
+sqlite3* sqlite_storage::open_reader(const std::filesystem::path& file,
+                                     const sqlite_open_options& options, bool immutable)
+{
+    if (!immutable) {
+        return connect(file, SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READONLY, options.busy_timeout);
+    }
+    auto uri = fmt::format("file:{}?immutable=1", file.string());
+    return connect(uri, SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+                   options.busy_timeout);
+}
+
+// Says in plain words why `file` cannot be written when the file system knows, then SQLite's
+// message.
+static std::string why_not_writable(const std::filesystem::path& file,
+                                    const std::string& sqlite_message)
+{
+    auto dir = file.parent_path().empty() ? std::filesystem::path{"."} : file.parent_path();
+    struct statvfs fs {};
+    if (::statvfs(dir.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY) != 0) {
+        return fmt::format("{} is on a read-only file system ({})", dir.string(), sqlite_message);
+    }
+    if (::access(dir.c_str(), W_OK) != 0 || ::access(file.c_str(), W_OK) != 0) {
+        return fmt::format("no write permission on {} or {} ({})", dir.string(), file.string(),
+                           sqlite_message);
+    }
+    return sqlite_message;
+}
+
+storage_result<std::unique_ptr<sqlite_storage>>
+sqlite_storage::open(const std::filesystem::path& file, const sqlite_open_options& options)
+{
+    // From the first connection on the object owns the connections, so every exit closes them.
+    std::unique_ptr<sqlite_storage> self{new sqlite_storage{file, options}};
+    try {
         if (options.read_only) {
-            if (version < schema_version) {
+            self->reader_.db = open_reader(file, options, false);
+            int version = user_version(self->reader_.db);
+            if (version != schema_version) {
                 return storage_error{fmt::format(
-                    "open {}: schema version {} is older than {}; open it read-write once to "
-                    "migrate",
-                    file.string(), version, schema_version)};
+                    "open {}: schema version {} is not this build's {}{}", file.string(), version,
+                    schema_version,
+                    version < schema_version ? "; open it read-write once to migrate" : "")};
             }
-            exec(db, "PRAGMA foreign_keys = ON");
-        } else {
-            // WAL: readers do not block the writer; FULL: a commit is durable when COMMIT
-            // returns, which is what lets the server answer OK only after the data is on disk.
-            if (auto mode = pragma_text(db, "PRAGMA journal_mode = WAL"); mode != "wal") {
-                return storage_error{fmt::format("open {}: cannot use WAL journal mode (got '{}')",
-                                                 file.string(), mode)};
+            exec(self->reader_.db, "PRAGMA foreign_keys = ON");
+            // Writes go to a read-only connection too, so each fails with SQLite's own "attempt
+            // to write a readonly database".
+            self->writer_.db = open_reader(file, options, false);
+            return self;
+        }
+        try {
+            self->writer_.db = open_writer(file, options);
+        } catch (const sqlite_failure& failure) {
+            std::error_code ec;
+            if (!options.read_only_fallback || !std::filesystem::exists(file, ec)) {
+                throw;
             }
-            exec(db, "PRAGMA synchronous = FULL");
-            exec(db, "PRAGMA foreign_keys = ON");
-            for (int v = version; v < schema_version; ++v) {
-                transaction tx{db};
-                exec(db, std::string{migrations[static_cast<std::size_t>(v)]}.c_str());
-                exec(db, fmt::format("PRAGMA user_version = {}", v + 1).c_str());
-                tx.commit();
-            }
+            return open_degraded(std::move(self), why_not_writable(file, failure.message));
         }
         // After the migrations, so the reader never sees an older schema.
-        self->reader_.db = connect(file, read_flags, options.busy_timeout);
+        self->reader_.db = open_reader(file, options, false);
     } catch (const sqlite_failure& failure) {
         return storage_error{fmt::format("open {}: {}", file.string(), failure.message)};
     }
     return self;
+}
+
+storage_result<std::unique_ptr<sqlite_storage>>
+sqlite_storage::open_degraded(std::unique_ptr<sqlite_storage> self, std::string why)
+{
+    const auto& file = self->file_;
+    std::string first_error;
+    for (bool immutable : {false, true}) {
+        try {
+            sqlite3* db = open_reader(file, self->options_, immutable);
+            self->reader_.db = db;
+            int version = user_version(db);
+            if (version != schema_version) {
+                // Migrating needs writes: nothing to serve from an older schema.
+                return storage_error{fmt::format("open {}: {}; and read-only, its schema version "
+                                                 "{} cannot be brought to {}",
+                                                 file.string(), why, version, schema_version)};
+            }
+            exec(db, "PRAGMA foreign_keys = ON");
+            self->read_only_reason_ = why;
+            return self;
+        } catch (const sqlite_failure& failure) {
+            if (self->reader_.db != nullptr) {
+                sqlite3_close(self->reader_.db);
+                self->reader_.db = nullptr;
+            }
+            if (first_error.empty()) {
+                first_error = failure.message;
+            }
+        }
+    }
+    return storage_error{
+        fmt::format("open {}: {}; reading it failed too: {}", file.string(), why, first_error)};
+}
+
+std::string sqlite_storage::read_only_reason()
+{
+    std::lock_guard lock{writer_.mutex};
+    return writer_.db == nullptr ? read_only_reason_ : std::string{};
+}
+
+bool sqlite_storage::try_reopen_writer()
+{
+    // Caller holds writer_.mutex. At most one attempt a second: each may wait busy_timeout.
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_reopen_) {
+        return false;
+    }
+    next_reopen_ = now + std::chrono::seconds{1};
+    try {
+        sqlite3* writer = open_writer(file_, options_);
+        sqlite3* reader = nullptr;
+        try {
+            reader = open_reader(file_, options_, false);
+        } catch (const sqlite_failure&) {
+            sqlite3_close(writer);
+            throw;
+        }
+        writer_.db = writer;
+        std::lock_guard lock{reader_.mutex};
+        // The immutable reader ignored the WAL: the new one sees every committed write.
+        sqlite3_close(reader_.db);
+        reader_.db = reader;
+        read_only_reason_.clear();
+        return true;
+    } catch (const sqlite_failure& failure) {
+        read_only_reason_ = failure.message;
+        return false;
+    }
+}
+
+storage_status sqlite_storage::probe()
+{
+    return run<std::monostate>("probe", [](sqlite3* db) {
+        // A real durable write of one page (the header): fails like an upload would when the
+        // disk is full, read-only or locked.
+        transaction tx{db};
+        exec(db, fmt::format("PRAGMA user_version = {}", schema_version).c_str());
+        tx.commit();
+        return std::monostate{};
+    });
 }
 
 storage_status sqlite_storage::check()
@@ -759,6 +897,7 @@ storage_status sqlite_storage::check()
 storage_status sqlite_storage::close()
 {
     std::scoped_lock lock{writer_.mutex, reader_.mutex};
+    read_only_reason_.clear(); // closed for good: no reopening
     // Every statement is finalized when its call returns, so close cannot be busy. The reader
     // goes first: on the last connection SQLite checkpoints the WAL into the database file and
     // removes it, which the read-only reader could not do.
@@ -833,7 +972,7 @@ sqlite_storage::load_device(std::string_view serial_number)
 
 storage_result<std::vector<device_record>> sqlite_storage::load_devices()
 {
-    return run<std::vector<device_record>>("load_devices", [&](sqlite3* db) {
+    return read<std::vector<device_record>>("load_devices", [&](sqlite3* db) {
         std::vector<device_record> out;
         {
             statement s{

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 
 struct sqlite3;
@@ -19,12 +20,17 @@ struct sqlite_open_options {
     bool read_only = false;
     // How long a call waits for a lock another connection holds before failing with "locked".
     std::chrono::milliseconds busy_timeout{5000};
+    // When the file exists but cannot be opened for writing (a read-only file system or
+    // directory): open it for reads only instead of failing. Every write then tries to reopen
+    // for writing (at most once a second) and returns a storage_error until that works, so the
+    // server recovers by itself when the file system becomes writable.
+    bool read_only_fallback = false;
 };
 
 // The storage on one SQLite file: WAL journal, synchronous=FULL (a commit is on disk when the
 // call returns), foreign keys on. The schema is versioned with PRAGMA user_version; open applies
 // the missing migrations in order, each in its own transaction.
-// Two connections to the file: the writer serves every write (and load_devices), the reader
+// Two connections to the file: the writer serves every write, the reader
 // (read-only, opened after the migrations) serves the pure reads. Under WAL a read never waits
 // for a write transaction, another process's included, and sees only committed data; each read
 // call sees one snapshot.
@@ -112,7 +118,12 @@ class sqlite_storage final : public storage {
                                                               std::size_t recent = 50) override;
 
     storage_status check() override;
+    storage_status probe() override;
     storage_status close() override;
+
+    // Why writes fail because open() fell back to reading only (read_only_fallback); empty when
+    // the store is writable.
+    std::string read_only_reason();
 
   private:
     // One SQLite connection and the mutex that serialises its use.
@@ -121,7 +132,17 @@ class sqlite_storage final : public storage {
         sqlite3* db = nullptr; // null once closed
     };
 
-    explicit sqlite_storage(sqlite3* writer);
+    sqlite_storage(std::filesystem::path file, sqlite_open_options options);
+
+    static sqlite3* open_writer(const std::filesystem::path& file,
+                                const sqlite_open_options& options);
+    static sqlite3* open_reader(const std::filesystem::path& file,
+                                const sqlite_open_options& options, bool immutable);
+    static storage_result<std::unique_ptr<sqlite_storage>>
+    open_degraded(std::unique_ptr<sqlite_storage> self, std::string why);
+    // Reopens the writer (and a reader that sees the WAL) after a read-only fallback; the caller
+    // holds writer_.mutex. False while it still cannot write (read_only_reason_ says why).
+    bool try_reopen_writer();
 
     // Runs `body(db)` on the writer under its mutex; a SQLite failure becomes a storage_error
     // naming `operation`.
@@ -131,8 +152,13 @@ class sqlite_storage final : public storage {
     template <class T, class Body>
     storage_result<T> read(std::string_view operation, Body&& body);
 
-    connection writer_;
+    std::filesystem::path file_;
+    sqlite_open_options options_;
+    connection writer_; // null when read_only_reason_ is set (and after close)
     connection reader_; // opened last by open(); read-only
+    // Guarded by writer_.mutex.
+    std::string read_only_reason_;
+    std::chrono::steady_clock::time_point next_reopen_{};
 };
 
 } // namespace adms::server

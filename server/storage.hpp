@@ -421,6 +421,9 @@ class storage {
     // Answers when the database can be read (a trivial query on the read connection): for
     // /healthz.
     virtual storage_status check() = 0;
+    // A small durable write (one transaction, committed to disk): fails as an upload would while
+    // the disk is full, read-only or locked. The server probes with it to notice recovery.
+    virtual storage_status probe() = 0;
 
     // Closes the store; later calls return an error. Safe to call twice.
     virtual storage_status close() = 0;

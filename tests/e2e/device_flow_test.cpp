@@ -17,6 +17,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 using namespace std::chrono;
 using namespace adms;
@@ -474,9 +475,18 @@ TEST_CASE("While another process holds the database lock, uploads get 503 and no
     // Polls and time replies still answer.
     CHECK(device_get(server.port, "/iclock/rtdata?SN=LOCK1&type=time").status == 200);
 
+    CHECK(device_get(server.port, "/healthz").status == 503);
+
     REQUIRE(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(other);
 
+    // The server notices by itself (a probe write every second), without an upload.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (device_get(server.port, "/healthz").status != 200 &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+    CHECK(device_get(server.port, "/healthz").status == 200);
     CHECK(device_post(server.port, "/iclock/cdata?SN=LOCK1&table=ATTLOG", batch).body == "OK:1");
     auto punches = server.database()->list_punches({});
     REQUIRE(punches);
