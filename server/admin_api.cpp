@@ -3,6 +3,7 @@
 #include "protocol/devicecmd.hpp"
 #include "protocol/info.hpp"
 #include "protocol/text.hpp"
+#include "server/access_control.hpp"
 #include "server/admin_token.hpp"
 #include "server/api_format.hpp"
 #include "server/blocking_pool.hpp"
@@ -11,6 +12,8 @@
 #include "server/command_waiters.hpp"
 #include "server/device_service.hpp"
 #include "server/json_input.hpp"
+#include "server/log_format.hpp"
+#include "server/logger.hpp"
 #include "server/metrics.hpp"
 #include "server/net.hpp"
 #include "server/version.hpp"
@@ -152,8 +155,10 @@ struct sync_result {
 
 struct admin_api::impl {
     impl(const settings& c, device_service& d, storage& s, blocking_pool& r, metrics& m,
-         command_waiters& w, std::vector<std::string> t)
-        : config{c}, devices{d}, store{s}, reader{r}, stats{m}, waiters{w}, tokens{std::move(t)}
+         command_waiters& w, logger& l, std::vector<std::string> t)
+        : config{c}, devices{d}, store{s}, reader{r}, stats{m}, waiters{w}, log{l}, tokens{
+                                                                                        std::move(
+                                                                                            t)}
     {
     }
 
@@ -163,7 +168,12 @@ struct admin_api::impl {
     blocking_pool& reader;
     metrics& stats;
     command_waiters& waiters;
+    logger& log;
     std::vector<std::string> tokens;
+    // Ten failed logins a minute per address, then 429 until the bucket refills.
+    rate_limiter auth_failures{10.0 / 60, 10};
+    log_throttle auth_log;
+    std::atomic<std::uint64_t> auth_failure_count{0};
     std::atomic<bool> stopping{false};
 
     // A device polls every Delay seconds; three missed polls and it counts as offline.
@@ -198,10 +208,10 @@ struct admin_api::impl {
 };
 
 admin_api::admin_api(const settings& config, device_service& devices, storage& store,
-                     blocking_pool& reader, metrics& stats, command_waiters& waiters,
+                     blocking_pool& reader, metrics& stats, command_waiters& waiters, logger& log,
                      std::vector<std::string> tokens)
-    : impl_{
-          std::make_shared<impl>(config, devices, store, reader, stats, waiters, std::move(tokens))}
+    : impl_{std::make_shared<impl>(config, devices, store, reader, stats, waiters, log,
+                                   std::move(tokens))}
 {
 }
 
@@ -416,7 +426,34 @@ boost::asio::awaitable<http_response> admin_api::impl::route(const http_request&
     bool is_metrics = segments.size() == 1 && segments[0] == "metrics";
     if (!is_metrics || config.metrics_require_token) {
         auto presented = bearer_token(request.authorization);
+        auto now = std::chrono::steady_clock::now();
+        const auto& address = request.remote_address;
+        // Too many failures from this address: refused without looking at the token, so
+        // guessing stays slow.
+        if (auth_failures.exhausted(address, now)) {
+            if (auth_log.allow("locked " + address, now)) {
+                log.event("admin_auth",
+                          fmt::format("Admin API: too many failed logins from {}; answering 429 "
+                                      "(logged once a minute)",
+                                      address),
+                          {{"remote", address}});
+            }
+            auto reply = error_reply(429, "too many failed logins from this address; retry later");
+            reply.headers.emplace_back("Retry-After", "60");
+            co_return reply;
+        }
         if (!presented || !token_matches(*presented, tokens)) {
+            auth_failures.take(address, now);
+            auto failures = ++auth_failure_count;
+            if (auth_log.allow("failed " + address, now)) {
+                log.event("admin_auth",
+                          fmt::format("Admin API: failed login from {} ({}) to {} {}; {} failed "
+                                      "logins since start (logged once a minute per address)",
+                                      address, presented ? "invalid bearer token" : "no token",
+                                      escape_for_log(method), escape_for_log(parsed->path()),
+                                      failures),
+                          {{"remote", address}});
+            }
             auto reply = error_reply(401, presented ? "invalid bearer token"
                                                     : "missing bearer token: send "
                                                       "'Authorization: Bearer <token>'");

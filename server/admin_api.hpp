@@ -15,6 +15,7 @@ namespace adms::server {
 class blocking_pool;
 class command_waiters;
 class device_service;
+class logger;
 class metrics;
 class storage;
 
@@ -26,7 +27,7 @@ class admin_api {
   public:
     // `reader` runs storage reads off the I/O threads; `tokens` are the accepted bearer tokens.
     admin_api(const settings& config, device_service& devices, storage& store,
-              blocking_pool& reader, metrics& stats, command_waiters& waiters,
+              blocking_pool& reader, metrics& stats, command_waiters& waiters, logger& log,
               std::vector<std::string> tokens);
 
     // Answers one request to an admin path (anything but /iclock/…). `request` must outlive the

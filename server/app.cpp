@@ -406,7 +406,7 @@ app::start_result app::start()
         tokens.push_back(std::move(file.token));
     }
     s.admin = std::make_unique<admin_api>(s.config, *s.devices, *s.store, s.reader, s.stats,
-                                          s.waiters, std::move(tokens));
+                                          s.waiters, s.log, std::move(tokens));
 
     if (auto error = s.bind(s.acceptor, s.config.listen); !error.empty()) {
         return {0, 0, error};

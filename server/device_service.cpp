@@ -12,6 +12,7 @@
 #include "protocol/photo.hpp"
 #include "protocol/text.hpp"
 #include "protocol/zk_time.hpp"
+#include "server/admin_token.hpp"
 #include "server/blocking_pool.hpp"
 #include "server/command_waiters.hpp"
 #include "server/logger.hpp"
@@ -78,7 +79,10 @@ device_service::device_service(const settings& config, storage& store, blocking_
                                logger& log, tz::zone server_zone, metrics& stats,
                                command_waiters& waiters)
     : config_{config}, store_{store}, writer_{writer}, log_{log},
-      server_zone_{server_zone}, stats_{stats}, waiters_{waiters}
+      server_zone_{server_zone}, stats_{stats}, waiters_{waiters},
+      device_networks_{network_list::parse(config.device_networks).value.value_or(network_list{})},
+      by_serial_number_{static_cast<double>(config.device_rate_limit)},
+      by_address_{static_cast<double>(config.address_rate_limit)}
 {
 }
 
@@ -102,6 +106,9 @@ storage_status device_service::load()
         std::lock_guard lock{mutex_};
         for (auto& record : *loaded.value) {
             auto sn = record.serial_number;
+            // Only accepted requests update remote_address, so a device with a key was last
+            // accepted from there.
+            key_verified_from_[sn] = record.remote_address;
             devices_[sn].record = std::move(record);
         }
         // Devices declared in the config file but never seen become known at first contact.
@@ -427,6 +434,19 @@ boost::asio::awaitable<http_response> device_service::handle(const http_request&
     bool get = request.method == "GET";
     bool post = request.method == "POST";
 
+    // Handshakes and uploads are limited and checked; polls, pings and time requests are cheap
+    // and scheduled by the device, so only the network and key checks apply to them.
+    bool is_handshake =
+        get && path == "/iclock/cdata" && !(query.type && iequals(*query.type, "time"));
+    if (is_handshake || post) {
+        if (auto limited = rate_limited(query, request)) {
+            co_return std::move(*limited);
+        }
+    }
+    if (auto reason = refusal_reason(query, request, is_handshake)) {
+        co_return co_await refuse(query, request, std::move(*reason));
+    }
+
     if (path == "/iclock/cdata" && get) {
         if (query.type && iequals(*query.type, "time")) {
             co_return time_reply(request, query, false);
@@ -482,6 +502,103 @@ boost::asio::awaitable<http_response> device_service::handle(const http_request&
                              registry_code(query.serial_number)));
     }
     co_return text_response(405, "method not allowed\n");
+}
+
+std::optional<http_response> device_service::rate_limited(const protocol::iclock_query& query,
+                                                          const http_request& request)
+{
+    auto now = std::chrono::steady_clock::now();
+    for (auto* limiter : {&by_serial_number_, &by_address_}) {
+        bool by_sn = limiter == &by_serial_number_;
+        const auto& key = by_sn ? query.serial_number : request.remote_address;
+        auto decision = limiter->take(key, now);
+        if (decision.allowed) {
+            continue;
+        }
+        if (decision.log) {
+            log_.event("rate_limit",
+                       fmt::format("Rate limit: {} {} exceeds {} handshakes and uploads a second; "
+                                   "answering 503 (logged once a minute)",
+                                   by_sn ? "device" : "address", by_sn ? escape_for_log(key) : key,
+                                   limiter->rate()),
+                       {{by_sn ? "sn" : "remote", key}});
+        }
+        auto reply = text_response(503, "rate limit exceeded, retry later\n");
+        reply.headers.emplace_back("Retry-After", std::to_string(decision.retry_after.count()));
+        return reply;
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> device_service::refusal_reason(const protocol::iclock_query& query,
+                                                          const http_request& request,
+                                                          bool handshake)
+{
+    const auto& address = request.remote_address;
+    if (!device_networks_.contains(address)) {
+        return fmt::format("source address {} is outside device_networks", address);
+    }
+    std::string key = config_.comm_key;
+    if (auto it = config_.devices.find(query.serial_number);
+        it != config_.devices.end() && !it->second.comm_key.empty()) {
+        key = it->second.comm_key;
+    }
+    if (key.empty()) {
+        return std::nullopt;
+    }
+    const auto* presented = query.find_extra("pushcommkey");
+    std::lock_guard lock{mutex_};
+    if (presented != nullptr) {
+        if (!token_matches(*presented, std::span{&key, 1})) {
+            return std::string{"wrong communication key (pushcommkey)"};
+        }
+        key_verified_from_[query.serial_number] = address;
+        return std::nullopt;
+    }
+    if (handshake) {
+        return std::string{"the handshake has no communication key (pushcommkey)"};
+    }
+    auto verified = key_verified_from_.find(query.serial_number);
+    if (verified == key_verified_from_.end() || verified->second != address) {
+        return fmt::format("no handshake with the communication key from {} yet", address);
+    }
+    return std::nullopt;
+}
+
+boost::asio::awaitable<http_response> device_service::refuse(const protocol::iclock_query& query,
+                                                             const http_request& request,
+                                                             std::string reason)
+{
+    const auto& sn = query.serial_number;
+    if (refusal_log_.allow(sn + '\n' + request.remote_address + '\n' + reason,
+                           std::chrono::steady_clock::now())) {
+        log_.event("refused",
+                   fmt::format("Refused {} {} from device {} at {}: {} (logged once a minute)",
+                               escape_for_log(request.method), escape_for_log(query.path),
+                               escape_for_log(sn), request.remote_address, reason),
+                   {{"sn", sn}, {"remote", request.remote_address}, {"reason", reason}});
+    }
+    if (request.method == "POST" && !request.body.empty()) {
+        // Kept whole and apart from the device's data: an operator can read it, and the device
+        // re-sends once it is let in (a 403 is not an acknowledgement).
+        if (!write_allowed()) {
+            co_return storage_unavailable();
+        }
+        std::string table = "refused:" + query.path.substr(query.path.rfind('/') + 1);
+        if (query.table) {
+            table += ":" + *query.table;
+        }
+        auto kept = co_await write([&] {
+            return store_.store_table_body(sn, table, request.body,
+                                           to_instant(request.received_at));
+        });
+        if (!kept) {
+            co_return storage_failure(fmt::format("keeping a refused upload from {}", sn),
+                                      kept.error);
+        }
+        storage_ok();
+    }
+    co_return text_response(403, fmt::format("forbidden: {}\n", reason));
 }
 
 boost::asio::awaitable<http_response> device_service::handshake(const http_request& request,

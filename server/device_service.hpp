@@ -1,6 +1,7 @@
 #pragma once
 
 #include "protocol/query.hpp"
+#include "server/access_control.hpp"
 #include "server/http_message.hpp"
 #include "server/settings.hpp"
 #include "server/storage.hpp"
@@ -151,6 +152,15 @@ class device_service {
     boost::asio::awaitable<storage_result<enqueued_command>>
     enqueue_time_sync(const std::string& serial_number, const std::string& verb,
                       std::string_view reason, clock::time_point now);
+    // The device side's restrictions, checked before a request touches any state. A rate limit
+    // answers 503 with Retry-After (the device re-sends); a refusal answers 403 and keeps the
+    // body of an upload (table "refused:<table>"), so nothing is silently dropped.
+    std::optional<http_response> rate_limited(const protocol::iclock_query& query,
+                                              const http_request& request);
+    std::optional<std::string> refusal_reason(const protocol::iclock_query& query,
+                                              const http_request& request, bool handshake);
+    boost::asio::awaitable<http_response> refuse(const protocol::iclock_query& query,
+                                                 const http_request& request, std::string reason);
     // Merges a stamp the device sent into the registry's copy; true when the stored one moved.
     bool merge_into_record(const std::string& serial_number,
                            std::optional<std::string> device_record::*stamp_field,
@@ -180,6 +190,13 @@ class device_service {
     mutable std::mutex mutex_;
     std::map<std::string, device_entry, std::less<>> devices_;
     bool storage_failed_ = false;
+    // Per serial number: the address of the last request that presented the right pushcommkey
+    // (seeded at load with the address of the last accepted request).
+    std::map<std::string, std::string, std::less<>> key_verified_from_;
+    network_list device_networks_;
+    rate_limiter by_serial_number_;
+    rate_limiter by_address_;
+    log_throttle refusal_log_;
     std::string storage_error_;
     std::chrono::steady_clock::time_point next_write_attempt_{};
     static constexpr std::chrono::seconds storage_retry_interval{1};

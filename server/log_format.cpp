@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 
 namespace adms::server {
 namespace {
@@ -90,6 +92,39 @@ std::string time_sync_block(const time_sync_event& event)
         block += fmt::format(" (reason: {})", event.reason);
     }
     return block;
+}
+
+std::string redact_target(std::string_view target)
+{
+    auto question = target.find('?');
+    if (question == std::string_view::npos) {
+        return std::string{target};
+    }
+    std::string out{target.substr(0, question + 1)};
+    auto query = target.substr(question + 1);
+    std::size_t start = 0;
+    while (start <= query.size()) {
+        auto amp = std::min(query.find('&', start), query.size());
+        auto param = query.substr(start, amp - start);
+        auto eq = param.find('=');
+        auto name = param.substr(0, eq);
+        constexpr std::string_view secret = "pushcommkey";
+        bool is_secret = name.size() == secret.size() &&
+                         std::equal(name.begin(), name.end(), secret.begin(), [](char a, char b) {
+                             return std::tolower(static_cast<unsigned char>(a)) == b;
+                         });
+        if (is_secret && eq != std::string_view::npos) {
+            out += name;
+            out += "=***";
+        } else {
+            out += param;
+        }
+        if (amp < query.size()) {
+            out += '&';
+        }
+        start = amp + 1;
+    }
+    return out;
 }
 
 } // namespace adms::server

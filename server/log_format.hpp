@@ -10,6 +10,10 @@ namespace adms::server {
 // bytes that are not valid UTF-8 become `\xNN` (backslash as `\\`); valid UTF-8 (names) is kept.
 std::string escape_for_log(std::string_view text);
 
+// The request target with the values of secret parameters (pushcommkey, the device's
+// communication key, matched case-insensitively) replaced by "***", for logs.
+std::string redact_target(std::string_view target);
+
 // One request in Django runserver's format, in the server's local time:
 // `[21/Nov/2026 14:05:12] "GET /iclock/getrequest?SN=RKQ4243400358 HTTP/1.1" 200 2`.
 // The target is escaped; `body_bytes` is the response body's size.

@@ -41,7 +41,7 @@ void logger::request(std::chrono::system_clock::time_point at, std::string_view 
         o["time"] = iso_utc(at);
         o["event"] = "request";
         o["method"] = escape_for_log(method);
-        o["target"] = escape_for_log(target);
+        o["target"] = escape_for_log(redact_target(target));
         o["http"] = fmt::format("{}.{}", version / 10, version % 10);
         o["status"] = status;
         o["bytes"] = body_bytes;
@@ -49,7 +49,7 @@ void logger::request(std::chrono::system_clock::time_point at, std::string_view 
         return;
     }
     auto local = zone_.to_local(std::chrono::floor<std::chrono::seconds>(at));
-    write(django_request_line(local, method, target, version, status, body_bytes));
+    write(django_request_line(local, method, redact_target(target), version, status, body_bytes));
 }
 
 void logger::event(std::string_view kind, std::string_view text,

@@ -1,5 +1,6 @@
 #include "server/settings.hpp"
 
+#include "server/access_control.hpp"
 #include "tz/zone.hpp"
 
 #include <fmt/format.h>
@@ -166,6 +167,32 @@ const std::vector<setting_spec>& specs()
              s.approval_required = v == "approval";
              return {};
          }},
+        {"device_networks", "ADMS_DEVICE_NETWORKS",
+         "source networks allowed to use /iclock/, comma-separated CIDR (default: any)",
+         [](settings& s, const std::string& v) -> apply_result {
+             auto parsed = network_list::parse(v);
+             if (!parsed.value) {
+                 return parsed.error;
+             }
+             s.device_networks = v;
+             return {};
+         }},
+        {"device_rate_limit", "ADMS_DEVICE_RATE_LIMIT",
+         "handshakes and uploads a second per serial number, 0 = no limit (default 20)",
+         integer_setting(&settings::device_rate_limit, 0, 1'000'000)},
+        {"address_rate_limit", "ADMS_ADDRESS_RATE_LIMIT",
+         "handshakes and uploads a second per source address, 0 = no limit (the default)",
+         integer_setting(&settings::address_rate_limit, 0, 1'000'000)},
+        {"comm_key", "ADMS_COMM_KEY",
+         "communication key devices must send (pushcommkey) unless their own is set",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (!std::all_of(v.begin(), v.end(), [](char c) { return c > ' ' && c < 127; })) {
+                 return "expected printable characters without spaces";
+             }
+             s.comm_key = v;
+             return {};
+         },
+         true},
         {"max_body_bytes", "ADMS_MAX_BODY_BYTES", "largest request body accepted (413 above)",
          integer_setting(&settings::max_body_bytes, 1024, 1LL << 30)},
         {"read_timeout", "ADMS_READ_TIMEOUT", "deadline to read one request, e.g. 30s",
@@ -304,6 +331,14 @@ apply_result apply_devices(settings& s, const toml::table& devices)
                 if (!device.sync_at) {
                     return fmt::format("invalid {} '{}': expected HH:MM", where, value);
                 }
+            } else if (key == "comm_key") {
+                if (value.empty() || !std::all_of(value.begin(), value.end(),
+                                                  [](char c) { return c > ' ' && c < 127; })) {
+                    // Never echo a key: say what is wrong without it.
+                    return fmt::format("invalid {}: expected printable characters without spaces",
+                                       where);
+                }
+                device.comm_key = value;
             } else if (key == "sync_interval") {
                 auto d = parse_duration(value);
                 if (!d || *d < std::chrono::minutes{1}) {

@@ -22,6 +22,8 @@ struct device_settings {
     std::optional<time_dialect> dialect;
     std::optional<std::chrono::minutes> sync_at;       // local time of day of the daily sync
     std::optional<std::chrono::minutes> sync_interval; // an extra periodic sync
+    // The communication key the device sends as pushcommkey; empty = the global comm_key.
+    std::string comm_key;
 };
 
 // Every setting of admsd. Flags beat environment variables, which beat the config file, which
@@ -38,6 +40,13 @@ struct settings {
     unsigned threads = 0;  // 0 = one per core
     std::string log_format = "django"; // django | json
     bool approval_required = false;    // admission: open (default) or approval
+    // Source networks allowed to use /iclock/ (comma-separated CIDR list); empty = any.
+    std::string device_networks;
+    // Handshakes and uploads a second per serial number / per source address (0 = no limit).
+    unsigned device_rate_limit = 20;
+    unsigned address_rate_limit = 0;
+    // The key devices must send as pushcommkey when they have none of their own; empty = none.
+    std::string comm_key;
     std::size_t max_body_bytes = 8 * 1024 * 1024;
     std::chrono::seconds read_timeout{30};
     int poll_delay = 10;  // Delay= in the handshake

@@ -65,3 +65,15 @@ TEST_CASE("A time sync logs the block admins know", "[log]")
     CHECK(time_sync_block(event).substr(time_sync_block(event).rfind('\n') + 1) ==
           "   \xF0\x9F\x93\xA4 Sending: DateTime=838151240,ServerTZ=+0300");
 }
+
+TEST_CASE("redact_target hides the communication key and keeps everything else", "[log]")
+{
+    using adms::server::redact_target;
+    CHECK(redact_target("/iclock/cdata?SN=A1&options=all&pushcommkey=s3cret&pushver=2.4.1") ==
+          "/iclock/cdata?SN=A1&options=all&pushcommkey=***&pushver=2.4.1");
+    CHECK(redact_target("/iclock/cdata?PushCommKey=s3cret") == "/iclock/cdata?PushCommKey=***");
+    CHECK(redact_target("/iclock/cdata?SN=A1") == "/iclock/cdata?SN=A1");
+    CHECK(redact_target("/iclock/cdata") == "/iclock/cdata");
+    CHECK(redact_target("/x?a=1&&b=2&") == "/x?a=1&&b=2&");
+    CHECK(redact_target("/x?pushcommkeyx=1") == "/x?pushcommkeyx=1");
+}
