@@ -37,7 +37,7 @@ const std::string punch = "7\t2026-05-04 08:00:00\t0\t1\t0\t0\t0\n";
 
 } // namespace
 
-TEST_CASE("A source outside device_networks gets 403; its upload is kept apart, not stored as "
+TEST_CASE("A source outside device_networks gets 403, its upload is kept apart, not stored as "
           "punches, and nothing about it is registered",
           "[e2e][security]")
 {
@@ -141,9 +141,10 @@ TEST_CASE("A keyed device is trusted after a restart from the address it was las
     CHECK(device_post(server.port, "/iclock/cdata?SN=KEYED2&table=ATTLOG", punch).body == "OK:1");
 }
 
-TEST_CASE("Over the per-device rate limit a device gets 503 with Retry-After, logged once; other "
-          "devices and polls are unaffected",
-          "[e2e][security]")
+TEST_CASE(
+    "Over the per-device rate limit a device gets 503 with Retry-After, logged once, while other "
+    "devices and polls are unaffected",
+    "[e2e][security]")
 {
     temp_dir dir;
     auto config = base_settings();
