@@ -100,6 +100,7 @@ struct app::impl {
     net::awaitable<void> session(tcp::socket socket, listener_role role);
     net::awaitable<http_response> dispatch(const http_request& request, listener_role role);
     std::string bind(tcp::acceptor& listener, const std::string& listen);
+    net::awaitable<void> linger(beast::tcp_stream& stream);
     net::awaitable<void> write_error(beast::tcp_stream& stream, unsigned version, unsigned status,
                                      std::string body, std::string_view method,
                                      std::string_view target);
@@ -130,6 +131,26 @@ net::awaitable<void> app::impl::write_error(beast::tcp_stream& stream, unsigned 
     auto size = res.body().size();
     co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
     log.request(std::chrono::system_clock::now(), method, target, version, status, size);
+}
+
+// A lingering close after an error reply: closing with unread request bytes makes the kernel
+// reset the connection, and a client still sending (a body over the limit) may then lose the
+// reply. Half-close, then read and discard what the client still sends, bounded in bytes and
+// time, before the socket closes.
+net::awaitable<void> app::impl::linger(beast::tcp_stream& stream)
+{
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.expires_after(std::chrono::seconds{2});
+    std::array<char, 16 * 1024> sink{};
+    for (std::size_t drained = 0; drained < 1024 * 1024;) {
+        auto [ec, n] =
+            co_await stream.async_read_some(net::buffer(sink), net::as_tuple(net::use_awaitable));
+        if (ec) {
+            break;
+        }
+        drained += n;
+    }
 }
 
 net::awaitable<http_response> app::impl::dispatch(const http_request& request, listener_role role)
@@ -176,6 +197,7 @@ net::awaitable<void> app::impl::session(tcp::socket socket, listener_role role)
                                      status, reason + "\n",
                                      parser.is_header_done() ? partial.method_string() : "-",
                                      parser.is_header_done() ? partial.target() : "-");
+                co_await linger(stream);
             }
             break;
         }
