@@ -13,6 +13,8 @@
 #include "server/version.hpp"
 #include "tz/zone.hpp"
 
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
 #include <fmt/format.h>
 
 #include <atomic>
@@ -73,7 +75,7 @@ struct app::impl {
     impl(settings s, std::FILE* log_output)
         : config{std::move(s)}, zone{zone_or_utc(config.time_zone)},
           log{zone, config.log_format == "json", log_output}, io{static_cast<int>(config.threads)},
-          acceptor{io}, admin_acceptor{io}, writer{1}, reader{2}
+          acceptor{io}, admin_acceptor{io}, tls_acceptor{io}, writer{1}, reader{2}
     {
     }
 
@@ -82,7 +84,9 @@ struct app::impl {
     logger log;
     net::io_context io;
     tcp::acceptor acceptor;
-    tcp::acceptor admin_acceptor; // open only with a separate admin_listen
+    tcp::acceptor admin_acceptor;                   // open only with a separate admin_listen
+    tcp::acceptor tls_acceptor;                     // open only with tls_listen
+    std::unique_ptr<net::ssl::context> tls_context; // with tls_listen or admin_tls
     blocking_pool writer;
     blocking_pool reader; // admin API reads (a read connection of their own)
     metrics stats;
@@ -95,13 +99,18 @@ struct app::impl {
     std::atomic<bool> stopping{false};
     bool started = false;
 
-    net::awaitable<void> accept_loop(tcp::acceptor& listener, listener_role role);
+    net::awaitable<void> accept_loop(tcp::acceptor& listener, listener_role role, bool tls);
     net::awaitable<void> probe_loop();
-    net::awaitable<void> session(tcp::socket socket, listener_role role);
+    net::awaitable<void> session(tcp::socket socket, listener_role role, bool tls);
+    template <class Stream>
+    net::awaitable<void> serve(Stream& stream, const std::string& remote, listener_role role);
     net::awaitable<http_response> dispatch(const http_request& request, listener_role role);
     std::string bind(tcp::acceptor& listener, const std::string& listen);
-    net::awaitable<void> linger(beast::tcp_stream& stream);
-    net::awaitable<void> write_error(beast::tcp_stream& stream, unsigned version, unsigned status,
+    std::string load_tls();
+    template <class Stream>
+    net::awaitable<void> linger(Stream& stream);
+    template <class Stream>
+    net::awaitable<void> write_error(Stream& stream, unsigned version, unsigned status,
                                      std::string body, std::string_view method,
                                      std::string_view target);
 };
@@ -116,9 +125,10 @@ app::~app()
     stop();
 }
 
-net::awaitable<void> app::impl::write_error(beast::tcp_stream& stream, unsigned version,
-                                            unsigned status, std::string body,
-                                            std::string_view method, std::string_view target)
+template <class Stream>
+net::awaitable<void> app::impl::write_error(Stream& stream, unsigned version, unsigned status,
+                                            std::string body, std::string_view method,
+                                            std::string_view target)
 {
     http::response<http::string_body> res{static_cast<http::status>(status), version};
     res.set(http::field::server, "admsd");
@@ -127,7 +137,7 @@ net::awaitable<void> app::impl::write_error(beast::tcp_stream& stream, unsigned 
     res.keep_alive(false);
     res.body() = std::move(body);
     res.prepare_payload();
-    stream.expires_after(write_timeout);
+    beast::get_lowest_layer(stream).expires_after(write_timeout);
     auto size = res.body().size();
     co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
     log.request(std::chrono::system_clock::now(), method, target, version, status, size);
@@ -137,11 +147,15 @@ net::awaitable<void> app::impl::write_error(beast::tcp_stream& stream, unsigned 
 // reset the connection, and a client still sending (a body over the limit) may then lose the
 // reply. Half-close, then read and discard what the client still sends, bounded in bytes and
 // time, before the socket closes.
-net::awaitable<void> app::impl::linger(beast::tcp_stream& stream)
+template <class Stream>
+net::awaitable<void> app::impl::linger(Stream& stream)
 {
+    if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+        co_return; // TLS: the close_notify of the shutdown ends the connection cleanly
+    }
     boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream.expires_after(std::chrono::seconds{2});
+    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ignored);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds{2});
     std::array<char, 16 * 1024> sink{};
     for (std::size_t drained = 0; drained < 1024 * 1024;) {
         auto [ec, n] =
@@ -166,19 +180,41 @@ net::awaitable<http_response> app::impl::dispatch(const http_request& request, l
     co_return co_await admin->handle(request);
 }
 
-net::awaitable<void> app::impl::session(tcp::socket socket, listener_role role)
+net::awaitable<void> app::impl::session(tcp::socket socket, listener_role role, bool tls)
 {
-    beast::tcp_stream stream{std::move(socket)};
-    beast::flat_buffer buffer;
     boost::system::error_code ignored;
-    auto peer = stream.socket().remote_endpoint(ignored);
+    auto peer = socket.remote_endpoint(ignored);
     std::string remote = ignored ? std::string{} : peer.address().to_string();
+    if (!tls) {
+        beast::tcp_stream stream{std::move(socket)};
+        co_await serve(stream, remote, role);
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream{std::move(socket), *tls_context};
+    // The handshake counts against the read deadline, so a client that never finishes it is
+    // cut off like a slow request.
+    beast::get_lowest_layer(stream).expires_after(config.read_timeout);
+    auto [handshake_ec] = co_await stream.async_handshake(net::ssl::stream_base::server,
+                                                          net::as_tuple(net::use_awaitable));
+    if (handshake_ec) {
+        co_return;
+    }
+    co_await serve(stream, remote, role);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds{5});
+    co_await stream.async_shutdown(net::as_tuple(net::use_awaitable));
+}
+
+template <class Stream>
+net::awaitable<void> app::impl::serve(Stream& stream, const std::string& remote, listener_role role)
+{
+    beast::flat_buffer buffer;
 
     while (!stopping) {
         http::request_parser<http::string_body> parser;
         parser.header_limit(header_limit_bytes);
         parser.body_limit(config.max_body_bytes);
-        stream.expires_after(config.read_timeout);
+        beast::get_lowest_layer(stream).expires_after(config.read_timeout);
         auto [ec, bytes] =
             co_await http::async_read(stream, buffer, parser, net::as_tuple(net::use_awaitable));
         if (ec) {
@@ -241,7 +277,7 @@ net::awaitable<void> app::impl::session(tcp::socket socket, listener_role role)
             res.prepare_payload();
             // Taken as late as possible: devices set their clocks from it.
             res.set(http::field::date, protocol::format_http_date(rounded_now()));
-            stream.expires_after(write_timeout);
+            beast::get_lowest_layer(stream).expires_after(write_timeout);
             std::tie(write_ec, std::ignore) =
                 co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
         } else {
@@ -261,7 +297,7 @@ net::awaitable<void> app::impl::session(tcp::socket socket, listener_role role)
             res.chunked(chunked);
             res.set(http::field::date, protocol::format_http_date(rounded_now()));
             http::response_serializer<http::empty_body> header{res};
-            stream.expires_after(write_timeout);
+            beast::get_lowest_layer(stream).expires_after(write_timeout);
             std::tie(write_ec, std::ignore) = co_await http::async_write_header(
                 stream, header, net::as_tuple(net::use_awaitable));
             while (!write_ec) {
@@ -273,7 +309,7 @@ net::awaitable<void> app::impl::session(tcp::socket socket, listener_role role)
                     write_ec = net::error::connection_aborted;
                     break;
                 }
-                stream.expires_after(write_timeout);
+                beast::get_lowest_layer(stream).expires_after(write_timeout);
                 if (piece->empty()) {
                     if (chunked) {
                         std::tie(write_ec, std::ignore) = co_await net::async_write(
@@ -302,10 +338,9 @@ net::awaitable<void> app::impl::session(tcp::socket socket, listener_role role)
             break;
         }
     }
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-net::awaitable<void> app::impl::accept_loop(tcp::acceptor& listener, listener_role role)
+net::awaitable<void> app::impl::accept_loop(tcp::acceptor& listener, listener_role role, bool tls)
 {
     for (;;) {
         auto [ec, socket] =
@@ -321,16 +356,17 @@ net::awaitable<void> app::impl::accept_loop(tcp::acceptor& listener, listener_ro
             continue;
         }
         auto executor = socket.get_executor();
-        net::co_spawn(executor, session(std::move(socket), role), [this](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    log.event("error",
-                              fmt::format("connection closed after an error: {}", ex.what()));
+        net::co_spawn(
+            executor, session(std::move(socket), role, tls), [this](std::exception_ptr e) {
+                if (e) {
+                    try {
+                        std::rethrow_exception(e);
+                    } catch (const std::exception& ex) {
+                        log.event("error",
+                                  fmt::format("connection closed after an error: {}", ex.what()));
+                    }
                 }
-            }
-        });
+            });
     }
 }
 
@@ -346,6 +382,30 @@ net::awaitable<void> app::impl::probe_loop()
             co_await devices->probe_storage();
         }
     }
+}
+
+// The certificate chain and key for the TLS listeners; one line saying what is wrong otherwise.
+std::string app::impl::load_tls()
+{
+    if (config.tls_cert.empty() || config.tls_key.empty()) {
+        return "TLS needs both tls_cert and tls_key (PEM files)";
+    }
+    auto context = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+    // TLS 1.2 and 1.3 only; OpenSSL's defaults choose the ciphers.
+    context->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                         net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                         net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+    boost::system::error_code ec;
+    context->use_certificate_chain_file(config.tls_cert, ec);
+    if (ec) {
+        return fmt::format("invalid tls_cert '{}': {}", config.tls_cert, ec.message());
+    }
+    context->use_private_key_file(config.tls_key, net::ssl::context::pem, ec);
+    if (ec) {
+        return fmt::format("invalid tls_key '{}': {}", config.tls_key, ec.message());
+    }
+    tls_context = std::move(context);
+    return {};
 }
 
 std::string app::impl::bind(tcp::acceptor& listener, const std::string& listen)
@@ -378,7 +438,9 @@ app::start_result app::start()
         return {s.acceptor.local_endpoint().port(),
                 s.admin_acceptor.is_open() ? s.admin_acceptor.local_endpoint().port()
                                            : static_cast<unsigned short>(0),
-                {}};
+                {},
+                s.tls_acceptor.is_open() ? s.tls_acceptor.local_endpoint().port()
+                                         : static_cast<unsigned short>(0)};
     }
     if (auto found = tz::locate_zone(s.config.time_zone); !found) {
         return {0, 0, fmt::format("invalid time zone '{}': {}", s.config.time_zone, found.error)};
@@ -438,6 +500,16 @@ app::start_result app::start()
             return {0, 0, error};
         }
     }
+    if (!s.config.tls_listen.empty() || s.config.admin_tls) {
+        if (auto error = s.load_tls(); !error.empty()) {
+            return {0, 0, error};
+        }
+    }
+    if (!s.config.tls_listen.empty()) {
+        if (auto error = s.bind(s.tls_acceptor, s.config.tls_listen); !error.empty()) {
+            return {0, 0, error};
+        }
+    }
     auto bound = s.acceptor.local_endpoint();
     auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
     s.log.event("start",
@@ -455,12 +527,23 @@ app::start_result app::start()
         s.log.event("start", fmt::format("admin API listening on {}:{}",
                                          admin_bound.address().to_string(), admin_bound.port()));
         net::co_spawn(s.admin_acceptor.get_executor(),
-                      s.accept_loop(s.admin_acceptor, listener_role::admin), net::detached);
+                      s.accept_loop(s.admin_acceptor, listener_role::admin, s.config.admin_tls),
+                      net::detached);
     }
     net::co_spawn(
         s.acceptor.get_executor(),
-        s.accept_loop(s.acceptor, separate ? listener_role::devices : listener_role::both),
+        s.accept_loop(s.acceptor, separate ? listener_role::devices : listener_role::both, false),
         net::detached);
+    if (s.tls_acceptor.is_open()) {
+        auto tls_bound = s.tls_acceptor.local_endpoint();
+        s.log.event("start",
+                    fmt::format("TLS listening on {}:{}{}", tls_bound.address().to_string(),
+                                tls_bound.port(), separate ? " (devices)" : ""));
+        net::co_spawn(s.tls_acceptor.get_executor(),
+                      s.accept_loop(s.tls_acceptor,
+                                    separate ? listener_role::devices : listener_role::both, true),
+                      net::detached);
+    }
     net::co_spawn(s.io, s.probe_loop(), net::detached);
     for (unsigned i = 0; i < s.config.threads; ++i) {
         s.threads.emplace_back([&s] { s.io.run(); });
@@ -468,7 +551,9 @@ app::start_result app::start()
     s.started = true;
     return {bound.port(),
             separate ? s.admin_acceptor.local_endpoint().port() : static_cast<unsigned short>(0),
-            {}};
+            {},
+            s.tls_acceptor.is_open() ? s.tls_acceptor.local_endpoint().port()
+                                     : static_cast<unsigned short>(0)};
 }
 
 void app::stop()
@@ -483,6 +568,7 @@ void app::stop()
         boost::system::error_code ignored;
         s.acceptor.close(ignored);
         s.admin_acceptor.close(ignored);
+        s.tls_acceptor.close(ignored);
     });
     // Requests waiting for a device's confirmation answer 503 now instead of holding the drain.
     if (s.admin) {

@@ -23,6 +23,7 @@ class app {
         unsigned short port = 0;
         unsigned short admin_port = 0; // the admin API's own port; 0 when it shares `port`
         std::string error;
+        unsigned short tls_port = 0; // the TLS listener's port; 0 without tls_listen
         explicit operator bool() const { return error.empty(); }
     };
 

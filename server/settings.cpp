@@ -103,6 +103,33 @@ const std::vector<setting_spec>& specs()
              s.admin_listen = v;
              return {};
          }},
+        {"tls_listen", "ADMS_TLS_LISTEN",
+         "address:port serving the same over TLS (needs tls_cert, tls_key; default: off)",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (!v.empty() && !valid_listen(v)) {
+                 return "expected ADDRESS:PORT, e.g. 0.0.0.0:8443";
+             }
+             s.tls_listen = v;
+             return {};
+         }},
+        {"admin_tls", "ADMS_ADMIN_TLS", "true: the separate admin listener speaks TLS",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (v != "true" && v != "false") {
+                 return "expected true or false";
+             }
+             s.admin_tls = v == "true";
+             return {};
+         }},
+        {"tls_cert", "ADMS_TLS_CERT", "PEM certificate chain for TLS",
+         [](settings& s, const std::string& v) -> apply_result {
+             s.tls_cert = v;
+             return {};
+         }},
+        {"tls_key", "ADMS_TLS_KEY", "PEM private key for TLS",
+         [](settings& s, const std::string& v) -> apply_result {
+             s.tls_key = v;
+             return {};
+         }},
         {"admin_token", "ADMS_ADMIN_TOKEN",
          "admin API bearer token(s), comma-separated (default: generated into data_dir)",
          [](settings& s, const std::string& v) -> apply_result {

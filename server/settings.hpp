@@ -31,6 +31,12 @@ struct device_settings {
 struct settings {
     std::string listen = "0.0.0.0:8080";
     std::string admin_listen; // a separate address:port for the admin API; empty = `listen`
+    // TLS: a listener serving what `listen` serves, over TLS (empty = none); the separate admin
+    // listener speaks TLS when admin_tls is set. Both use the PEM files tls_cert and tls_key.
+    std::string tls_listen;
+    bool admin_tls = false;
+    std::string tls_cert;
+    std::string tls_key;
     // Bearer tokens the admin API accepts; empty = the one in <data_dir>/admin_token (made at
     // first start).
     std::vector<std::string> admin_tokens;
