@@ -306,11 +306,12 @@ std::string text_of(const toml::node& node)
     if (auto s = node.value<std::string>()) {
         return *s;
     }
+    // Before integers: toml++ would read a boolean as the integer 0 or 1.
+    if (node.is_boolean()) {
+        return node.value<bool>().value_or(false) ? "true" : "false";
+    }
     if (auto i = node.value<long long>()) {
         return std::to_string(*i);
-    }
-    if (auto b = node.value<bool>()) {
-        return *b ? "true" : "false";
     }
     if (const auto* array = node.as_array()) {
         // A list (admin_token = ["…", "…"]) reads like the comma-separated form.
