@@ -2,6 +2,7 @@
 
 #include "protocol/civil_time.hpp"
 #include "protocol/zk_time.hpp"
+#include "server/log_format.hpp"
 
 #include <boost/json/value.hpp>
 #include <fmt/format.h>
@@ -158,7 +159,9 @@ std::string csv_field(std::string_view text)
                           text[0] == '\t' || text[0] == '\r')) {
         value = "'";
     }
-    value += text;
+    // Control characters (ANSI escapes, newlines) and bytes that are not UTF-8 come from devices,
+    // not people: written as \xNN like the log, so a terminal or spreadsheet shows them inert.
+    value += escape_for_log(text);
     if (value.find_first_of(",\"\r\n") == std::string::npos) {
         return value;
     }

@@ -110,11 +110,17 @@ TEST_CASE("CSV fields are quoted when needed and formulas are neutralised", "[ap
     CHECK(csv_field("plain") == "plain");
     CHECK(csv_field("a,b") == "\"a,b\"");
     CHECK(csv_field("say \"hi\"") == "\"say \"\"hi\"\"\"");
-    CHECK(csv_field("two\nlines") == "\"two\nlines\"");
+    // Control characters and invalid UTF-8 are written as \xNN (a backslash as \\), UTF-8 kept.
+    CHECK(csv_field("two\nlines") == "two\\x0alines");
+    CHECK(csv_field("\x1b[31mred") == "\\x1b[31mred");
+    CHECK(csv_field("bad\xff") == "bad\\xff");
+    CHECK(csv_field("a\\b") == "a\\\\b");
+    CHECK(csv_field("Jos\xc3\xa9") == "Jos\xc3\xa9");
     CHECK(csv_field("=HYPERLINK(\"x\")") == "\"'=HYPERLINK(\"\"x\"\")\"");
     CHECK(csv_field("+1") == "'+1");
     CHECK(csv_field("-2") == "'-2");
     CHECK(csv_field("@SUM(A1)") == "'@SUM(A1)");
-    CHECK(csv_field("\tx") == "'\tx");
+    CHECK(csv_field("\tx") == "'\\x09x");
+    CHECK(csv_field("-\x1b") == "'-\\x1b");
     CHECK(csv_field("") == "");
 }
