@@ -35,7 +35,8 @@ TEST_CASE("network_list: prefixes that do not fall on a byte boundary", "[access
     CHECK_FALSE(list.contains("10.1.2.127"));
 }
 
-TEST_CASE("network_list: an empty list contains every address, and so does 0.0.0.0/0 for IPv4", "[access]")
+TEST_CASE("network_list: an empty list contains every address, and so does 0.0.0.0/0 for IPv4",
+          "[access]")
 {
     auto empty = *network_list::parse("").value;
     CHECK(empty.empty());
