@@ -21,6 +21,18 @@
 #include <thread>
 #include <unistd.h>
 
+// True when built with AddressSanitizer (g++ defines __SANITIZE_ADDRESS__, clang has the feature).
+#if defined(__SANITIZE_ADDRESS__)
+#define ADMS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ADMS_ASAN 1
+#endif
+#endif
+#ifndef ADMS_ASAN
+#define ADMS_ASAN 0
+#endif
+
 using namespace std::chrono;
 using namespace adms;
 using adms::test::device_get;
@@ -638,7 +650,13 @@ TEST_CASE("The CSV export of 100k punches streams with bounded memory", "[e2e][a
     CHECK(largest_chunk < 1024 * 1024);
     auto growth = peak > baseline ? peak - baseline : 0;
     INFO("heap growth while streaming: " << growth << " bytes for a " << bytes << " byte export");
+#if ADMS_ASAN
+    // ASan's allocator is not glibc's arena, so mallinfo2() cannot see the heap: the bound would
+    // pass whatever happened. The streaming checks above still run under tests/sanitize.sh.
+    WARN("heap growth not measured: AddressSanitizer's allocator is invisible to mallinfo2()");
+#else
     CHECK(growth < 8u * 1024 * 1024);
+#endif
 }
 
 TEST_CASE("Commands are validated, queued, sent and listed with their return codes",
