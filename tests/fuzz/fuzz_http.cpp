@@ -79,8 +79,12 @@ struct server_state {
         // upload would be answered by the rate limiter instead of reaching its handler.
         config.device_rate_limit = 0;
         // One device with settings from the config file (an alias, its own zone and dialect).
-        config.devices["CKJ9213360080"] = {"front-door", "Asia/Kolkata", time_dialect::att_singular,
-                                           std::chrono::minutes{90}, std::chrono::minutes{240}};
+        config.devices["CKJ9213360080"] = {.alias = "front-door",
+                                           .time_zone = "Asia/Kolkata",
+                                           .dialect = time_dialect::att_singular,
+                                           .sync_at = std::chrono::minutes{90},
+                                           .sync_interval = std::chrono::minutes{240},
+                                           .comm_key = {}};
     }
 
     // Replaces the database and every object that holds its state with fresh ones.
