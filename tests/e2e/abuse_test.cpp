@@ -5,6 +5,7 @@
 #include "server/sqlite_storage.hpp"
 #include "tests/e2e/device_client.hpp"
 #include "tests/e2e/test_server.hpp"
+#include "tests/sanitizers.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -36,6 +37,7 @@ using namespace std::chrono;
 using namespace adms;
 using adms::test::device_get;
 using adms::test::device_request;
+using adms::test::heap_in_use;
 using adms::test::parse_replies;
 using adms::test::running_server;
 using adms::test::temp_dir;
@@ -180,7 +182,7 @@ streamed send_until_answered(client_socket& client, const std::string& piece, st
     streamed result;
     auto deadline = steady_clock::now() + timeout;
     while (steady_clock::now() < deadline) {
-        result.peak_heap = std::max(result.peak_heap, mallinfo2().uordblks);
+        result.peak_heap = std::max(result.peak_heap, heap_in_use());
         short events = POLLIN;
         if (result.sent < cap) {
             events |= POLLOUT;
@@ -541,7 +543,7 @@ TEST_CASE("Bodies over the limit get 413 after the headers, without the body bei
     received answer;
 
     malloc_trim(0);
-    auto baseline = mallinfo2().uordblks;
+    auto baseline = heap_in_use();
     std::size_t peak = baseline;
 
     SECTION("Content-Length: 1 GiB and no body byte sent yet")
@@ -600,7 +602,11 @@ TEST_CASE("Bodies over the limit get 413 after the headers, without the body bei
     // The heap of this process (server and client) never grew by anything like the body.
     auto growth = peak - baseline;
     INFO("heap growth while sending: " << growth << " bytes");
+#if ADMS_ASAN
+    WARN("heap growth not measured: AddressSanitizer's allocator is invisible to mallinfo2()");
+#else
     CHECK(growth < 16u * 1024 * 1024);
+#endif
     CHECK(stored_punches(server, "BIGB1") == 0);
     CHECK(device_get(server.port, "/iclock/ping?SN=BIGB1").body == "OK");
 }
@@ -851,6 +857,12 @@ TEST_CASE("Clients that reset their connection, even in the middle of a large re
 TEST_CASE("When descriptors run out the acceptor waits, then serves again once they are free",
           "[e2e][abuse]")
 {
+#if ADMS_ASAN
+    // The sanitizers' runtime needs descriptors of its own (a pipe to check memory before a
+    // vptr check, a socket pair for the symbolizer) and reports errors when none are left.
+    WARN("skipped under the sanitizers: their runtime needs the descriptors this test takes");
+    return;
+#endif
     temp_dir dir;
     running_server server{utc_settings(), dir.path};
     REQUIRE(device_get(server.port, "/iclock/ping?SN=FD1").body == "OK");

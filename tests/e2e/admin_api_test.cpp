@@ -3,6 +3,7 @@
 #include "protocol/civil_time.hpp"
 #include "tests/e2e/device_client.hpp"
 #include "tests/e2e/test_server.hpp"
+#include "tests/sanitizers.hpp"
 #include "tz/zone.hpp"
 
 #include <boost/json.hpp>
@@ -21,22 +22,11 @@
 #include <thread>
 #include <unistd.h>
 
-// True when built with AddressSanitizer (g++ defines __SANITIZE_ADDRESS__, clang has the feature).
-#if defined(__SANITIZE_ADDRESS__)
-#define ADMS_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ADMS_ASAN 1
-#endif
-#endif
-#ifndef ADMS_ASAN
-#define ADMS_ASAN 0
-#endif
-
 using namespace std::chrono;
 using namespace adms;
 using adms::test::device_get;
 using adms::test::device_post;
+using adms::test::heap_in_use;
 using adms::test::http_reply;
 using adms::test::round_trip;
 using adms::test::running_server;
@@ -553,7 +543,7 @@ TEST_CASE("The CSV export of 100k punches streams with bounded memory", "[e2e][a
         REQUIRE(reply.body == "OK:10000");
     }
     malloc_trim(0);
-    auto baseline = mallinfo2().uordblks;
+    auto baseline = heap_in_use();
 
     // Read the export from the socket without keeping it: decode chunks, check every id once,
     // and sample the heap in use (server and client share this process) as it streams.
@@ -637,7 +627,7 @@ TEST_CASE("The CSV export of 100k punches streams with bounded memory", "[e2e][a
             }
             pending.erase(0, size_end + 2 + size + 2);
         }
-        peak = std::max(peak, mallinfo2().uordblks);
+        peak = std::max(peak, heap_in_use());
     }
     ::close(fd);
     CHECK(status_line == "HTTP/1.1 200 OK");
