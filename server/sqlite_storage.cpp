@@ -743,7 +743,16 @@ sqlite3* sqlite_storage::open_reader(const std::filesystem::path& file,
     if (!immutable) {
         return connect(file, SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READONLY, options.busy_timeout);
     }
-    auto uri = fmt::format("file:{}?immutable=1", file.string());
+    // A URI: '%', '?' and '#' in the path must be percent-encoded.
+    std::string path;
+    for (char c : file.string()) {
+        if (c == '%' || c == '?' || c == '#') {
+            path += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+        } else {
+            path += c;
+        }
+    }
+    auto uri = fmt::format("file:{}?immutable=1", path);
     return connect(uri, SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
                    options.busy_timeout);
 }
