@@ -1,6 +1,7 @@
 #include "server/app.hpp"
 
 #include "protocol/zk_time.hpp"
+#include "server/access_control.hpp"
 #include "server/admin_api.hpp"
 #include "server/admin_token.hpp"
 #include "server/blocking_pool.hpp"
@@ -444,6 +445,16 @@ app::start_result app::start()
     }
     if (auto found = tz::locate_zone(s.config.time_zone); !found) {
         return {0, 0, fmt::format("invalid time zone '{}': {}", s.config.time_zone, found.error)};
+    }
+    // Settings built in code (tests, embedders) skip load_settings(): check what a bad value
+    // would silently weaken.
+    if (auto networks = network_list::parse(s.config.device_networks); !networks.value) {
+        return {0, 0, fmt::format("invalid device_networks: {}", networks.error)};
+    }
+    if (s.config.admin_tls && s.config.admin_listen.empty()) {
+        return {0, 0,
+                "admin_tls needs admin_listen: the admin API shares the device listener "
+                "(use tls_listen for TLS there)"};
     }
     std::error_code fs_ec;
     std::filesystem::create_directories(s.config.data_dir, fs_ec);

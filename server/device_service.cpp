@@ -80,7 +80,7 @@ device_service::device_service(const settings& config, storage& store, blocking_
                                command_waiters& waiters)
     : config_{config}, store_{store}, writer_{writer}, log_{log},
       server_zone_{server_zone}, stats_{stats}, waiters_{waiters},
-      device_networks_{network_list::parse(config.device_networks).value.value_or(network_list{})},
+      device_networks_{network_list::parse(config.device_networks).value},
       by_serial_number_{static_cast<double>(config.device_rate_limit)},
       by_address_{static_cast<double>(config.address_rate_limit)}
 {
@@ -535,7 +535,9 @@ std::optional<std::string> device_service::refusal_reason(const protocol::iclock
                                                           bool handshake)
 {
     const auto& address = request.remote_address;
-    if (!device_networks_.contains(address)) {
+    // app::start() refuses an invalid list; should one reach here anyway, it admits nobody
+    // (fail closed) rather than everybody.
+    if (!device_networks_ || !device_networks_->contains(address)) {
         return fmt::format("source address {} is outside device_networks", address);
     }
     std::string key = config_.comm_key;

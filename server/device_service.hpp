@@ -193,7 +193,7 @@ class device_service {
     // Per serial number: the address of the last request that presented the right pushcommkey
     // (seeded at load with the address of the last accepted request).
     std::map<std::string, std::string, std::less<>> key_verified_from_;
-    network_list device_networks_;
+    std::optional<network_list> device_networks_; // nullopt: the setting was invalid
     rate_limiter by_serial_number_;
     rate_limiter by_address_;
     log_throttle refusal_log_;

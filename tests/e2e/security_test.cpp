@@ -216,3 +216,31 @@ TEST_CASE("Failed admin logins are logged with the address and limited to ten a 
     CHECK(count(log, "Admin API: too many failed logins from 127.0.0.1") == 1);
     CHECK(log.find("wrong-token-0123456789") == std::string::npos);
 }
+
+TEST_CASE("Start-up refuses settings that would silently weaken the restrictions",
+          "[e2e][security]")
+{
+    temp_dir dir;
+    auto start_with = [&](server::settings s) {
+        s.time_zone = "UTC";
+        s.listen = "127.0.0.1:0";
+        s.data_dir = (dir.path / "data").string();
+        s.admin_tokens = {std::string{adms::test::test_token}};
+        auto log = std::fopen((dir.path / "start.log").c_str(), "a");
+        std::string error;
+        {
+            server::app app{s, log};
+            error = app.start().error;
+        }
+        std::fclose(log);
+        return error;
+    };
+    server::settings bad_networks;
+    bad_networks.device_networks = "10.0.0.1/8";
+    CHECK(start_with(bad_networks) == "invalid device_networks: '10.0.0.1/8' has host bits set");
+    server::settings tls_without_port;
+    tls_without_port.admin_tls = true;
+    CHECK(start_with(tls_without_port) ==
+          "admin_tls needs admin_listen: the admin API shares the device listener (use "
+          "tls_listen for TLS there)");
+}
