@@ -5,6 +5,7 @@
 #include "server/admin_api.hpp"
 #include "server/admin_token.hpp"
 #include "server/blocking_pool.hpp"
+#include "server/commit_queue.hpp"
 #include "server/command_waiters.hpp"
 #include "server/device_service.hpp"
 #include "server/logger.hpp"
@@ -76,7 +77,7 @@ struct app::impl {
     impl(settings s, std::FILE* log_output)
         : config{std::move(s)}, zone{zone_or_utc(config.time_zone)},
           log{zone, config.log_format == "json", log_output}, io{static_cast<int>(config.threads)},
-          acceptor{io}, admin_acceptor{io}, tls_acceptor{io}, writer{1}, reader{2}
+          acceptor{io}, admin_acceptor{io}, tls_acceptor{io}, reader{2}
     {
     }
 
@@ -88,11 +89,11 @@ struct app::impl {
     tcp::acceptor admin_acceptor;                   // open only with a separate admin_listen
     tcp::acceptor tls_acceptor;                     // open only with tls_listen
     std::unique_ptr<net::ssl::context> tls_context; // with tls_listen or admin_tls
-    blocking_pool writer;
     blocking_pool reader; // admin API reads (a read connection of their own)
     metrics stats;
     command_waiters waiters;
     std::unique_ptr<sqlite_storage> store;
+    std::unique_ptr<commit_queue> writer; // declared after `store`: stops before it closes
     std::unique_ptr<device_service> devices;
     std::unique_ptr<admin_api> admin;
     std::vector<std::thread> threads;
@@ -474,7 +475,8 @@ app::start_result app::start()
                             s.config.data_dir, opened.error.message)};
     }
     s.store = std::move(*opened.value);
-    s.devices = std::make_unique<device_service>(s.config, *s.store, s.writer, s.log, s.zone,
+    s.writer = std::make_unique<commit_queue>(*s.store);
+    s.devices = std::make_unique<device_service>(s.config, *s.store, *s.writer, s.log, s.zone,
                                                  s.stats, s.waiters);
     if (auto why = s.store->read_only_reason(); !why.empty()) {
         s.devices->report_storage_failure("opening the database for writing", {why});
@@ -595,7 +597,7 @@ void app::stop()
         t.join();
     }
     s.threads.clear();
-    s.writer.join();
+    s.writer->stop();
     s.reader.join();
     s.store.reset();
     s.log.event("stop", "admsd stopped");

@@ -13,10 +13,14 @@
 #include "protocol/text.hpp"
 #include "protocol/zk_time.hpp"
 #include "server/admin_token.hpp"
-#include "server/blocking_pool.hpp"
+#include "server/commit_queue.hpp"
 #include "server/command_waiters.hpp"
 #include "server/logger.hpp"
 #include "server/metrics.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <fmt/format.h>
 
@@ -75,7 +79,7 @@ std::string registry_code(std::string_view serial_number)
 
 } // namespace
 
-device_service::device_service(const settings& config, storage& store, blocking_pool& writer,
+device_service::device_service(const settings& config, storage& store, commit_queue& writer,
                                logger& log, tz::zone server_zone, metrics& stats,
                                command_waiters& waiters)
     : config_{config}, store_{store}, writer_{writer}, log_{log},
@@ -264,6 +268,53 @@ device_service::device_view device_service::touch(const protocol::iclock_query& 
     return std::move(*view);
 }
 
+std::optional<std::uint64_t> device_service::claim_due(const std::string& serial_number,
+                                                       instant now)
+{
+    std::lock_guard lock{mutex_};
+    auto it = devices_.find(serial_number);
+    if (it == devices_.end()) {
+        return std::uint64_t{0}; // unknown here: let storage decide
+    }
+    if (now < it->second.next_claim) {
+        return std::nullopt;
+    }
+    return it->second.queued_generation;
+}
+
+void device_service::note_claimed(const std::string& serial_number, std::uint64_t generation,
+                                  bool empty, instant now)
+{
+    std::lock_guard lock{mutex_};
+    auto it = devices_.find(serial_number);
+    if (it == devices_.end() || it->second.queued_generation != generation) {
+        return; // a command was queued meanwhile: the next poll claims
+    }
+    // A command sent now or earlier without a result becomes sendable again resend_after after
+    // it was sent: no later than resend_after from now.
+    it->second.next_claim = empty ? now + config_.command_resend_after : instant{};
+}
+
+void device_service::note_queued(const std::string& serial_number)
+{
+    std::lock_guard lock{mutex_};
+    // A device not seen yet claims at its first poll anyway.
+    if (auto it = devices_.find(serial_number); it != devices_.end()) {
+        ++it->second.queued_generation;
+        it->second.next_claim = instant{};
+    }
+}
+
+boost::asio::awaitable<std::chrono::sys_seconds> device_service::at_next_second()
+{
+    auto now = clock::now();
+    auto boundary = std::chrono::ceil<std::chrono::seconds>(now);
+    boost::asio::steady_timer timer{co_await boost::asio::this_coro::executor};
+    timer.expires_after(boundary - now);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    co_return std::chrono::sys_seconds{boundary.time_since_epoch()};
+}
+
 void device_service::update_record(const std::string& serial_number,
                                    const std::function<void(device_record&)>& change)
 {
@@ -396,6 +447,7 @@ device_service::enqueue_time_sync(const std::string& serial_number, const std::s
     storage_ok();
     update_record(serial_number, [&](device_record& r) { r.time_sync_sent_at = to_instant(now); });
     if (queued.value->created) {
+        note_queued(serial_number);
         stats_.commands_queued(1);
         log_.event("time_sync_queued",
                    fmt::format("Time sync queued for device {} (reason: {})",
@@ -449,7 +501,7 @@ boost::asio::awaitable<http_response> device_service::handle(const http_request&
 
     if (path == "/iclock/cdata" && get) {
         if (query.type && iequals(*query.type, "time")) {
-            co_return time_reply(request, query, false);
+            co_return co_await time_reply(request, query, false);
         }
         co_return co_await handshake(request, query);
     }
@@ -459,7 +511,7 @@ boost::asio::awaitable<http_response> device_service::handle(const http_request&
     if (path == "/iclock/getrequest" && get) {
         if (const auto* cmd = query.find_extra("cmd")) {
             if (iequals(*cmd, "gettime") || iequals(*cmd, "settime")) {
-                co_return compat_time_reply(request, query, *cmd);
+                co_return co_await compat_time_reply(request, query, *cmd);
             }
         }
         co_return co_await poll(request, query);
@@ -473,7 +525,7 @@ boost::asio::awaitable<http_response> device_service::handle(const http_request&
     }
     if (path == "/iclock/rtdata" && get) {
         if (query.type && iequals(*query.type, "time")) {
-            co_return time_reply(request, query, true);
+            co_return co_await time_reply(request, query, true);
         }
         touch(query, request);
         co_return text_response(200, "OK");
@@ -870,11 +922,17 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
         // claim waits on a lock or a full disk.
         co_return text_response(200, "OK");
     }
+    // An idle device's poll (the common case by far) answers from memory.
+    auto claim_now = to_instant(clock::now());
+    auto generation = claim_due(sn, claim_now);
+    if (!generation) {
+        co_return text_response(200, "OK");
+    }
     resend_policy policy;
     policy.resend_after = config_.command_resend_after;
     policy.max_attempts = config_.command_max_attempts;
     auto claimed = co_await write([&] {
-        return store_.claim_commands(sn, to_instant(clock::now()), policy,
+        return store_.claim_commands(sn, claim_now, policy,
                                      [](const std::vector<queued_command>& queue) {
                                          std::vector<protocol::device_command> commands;
                                          commands.reserve(queue.size());
@@ -891,13 +949,18 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
         co_return text_response(200, "OK");
     }
     storage_ok();
+    note_claimed(sn, *generation, claimed.value->empty(), claim_now);
     if (claimed.value->empty()) {
         co_return text_response(200, "OK");
     }
 
     stats_.commands_sent(claimed.value->size());
-    // The DateTime is the device's local time as the reply is written, rounded to the second.
-    auto send_time = round_to_second(clock::now());
+    // A time sync's DateTime is the device's local time at a whole second, and the reply goes
+    // out at that second: the device's clock is then right to within the delivery time.
+    bool sets_clock = std::any_of(claimed.value->begin(), claimed.value->end(),
+                                  [](const queued_command& c) { return is_time_sync(c); });
+    auto send_time =
+        sets_clock ? co_await at_next_second() : round_to_second(clock::now());
     auto device_local = device.zone.to_local(send_time);
     std::string body;
     for (const auto& command : *claimed.value) {
@@ -1032,32 +1095,32 @@ void device_service::log_time_sent(const std::string& serial_number, const tz::z
     log_.time_sync(event);
 }
 
-http_response device_service::time_reply(const http_request& request,
-                                         const protocol::iclock_query& query, bool sec)
+boost::asio::awaitable<http_response> device_service::time_reply(
+    const http_request& request, const protocol::iclock_query& query, bool sec)
 {
     auto device = touch(query, request);
-    auto now = round_to_second(clock::now());
+    auto now = co_await at_next_second();
     auto offset = device.zone.utc_offset(now);
     std::string body =
         sec ? protocol::render_rtdata_time(now, offset) : protocol::render_p320_time(now, offset);
     log_time_sent(query.serial_number, device.zone, now, body, {});
-    return text_response(200, std::move(body));
+    co_return text_response(200, std::move(body));
 }
 
-http_response device_service::compat_time_reply(const http_request& request,
-                                                const protocol::iclock_query& query,
-                                                const std::string& cmd)
+boost::asio::awaitable<http_response>
+device_service::compat_time_reply(const http_request& request, const protocol::iclock_query& query,
+                                  const std::string& cmd)
 {
     auto device = touch(query, request);
     auto format = protocol::time_format::standard;
     if (const auto* name = query.find_extra("format")) {
         auto parsed = protocol::parse_time_format(*name);
         if (!parsed) {
-            return text_response(400, "unknown format (standard, iso, compact or unix)\n");
+            co_return text_response(400, "unknown format (standard, iso, compact or unix)\n");
         }
         format = *parsed;
     }
-    auto now = round_to_second(clock::now());
+    auto now = co_await at_next_second();
     bool set = iequals(cmd, "settime");
     std::string body = protocol::render_gettime_reply(now, device.zone.utc_offset(now), format,
                                                       set ? "SetTime" : "GetTime");
@@ -1065,7 +1128,7 @@ http_response device_service::compat_time_reply(const http_request& request,
                   fmt::format("{} XML with {} time format", set ? "SetTime" : "GetTime",
                               protocol::time_format_name(format)),
                   {});
-    return {200, "application/xml", std::move(body), {}, {}};
+    co_return http_response{200, "application/xml", std::move(body), {}, {}};
 }
 
 std::vector<device_snapshot> device_service::devices() const
@@ -1135,6 +1198,7 @@ device_service::queue_command(const std::string& serial_number, std::string text
         co_return queued;
     }
     storage_ok();
+    note_queued(serial_number);
     stats_.commands_queued(1);
     log_.event("command_queued",
                fmt::format("Command {} queued for device {} ({}): {}", *queued.value,

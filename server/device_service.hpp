@@ -10,6 +10,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -18,7 +19,7 @@
 
 namespace adms::server {
 
-class blocking_pool;
+class commit_queue;
 class command_waiters;
 class logger;
 class metrics;
@@ -52,7 +53,7 @@ struct device_patch {
 // mutex never held across co_await, and storage calls run on the writer pool.
 class device_service {
   public:
-    device_service(const settings& config, storage& store, blocking_pool& writer, logger& log,
+    device_service(const settings& config, storage& store, commit_queue& writer, logger& log,
                    tz::zone server_zone, metrics& stats, command_waiters& waiters);
 
     // Loads the devices from storage and applies the config file's per-device settings.
@@ -108,6 +109,12 @@ class device_service {
         device_settings settings; // from the config file
         // zone_of() computed once, not per request; reset it when the zone settings change.
         std::optional<tz::zone> zone;
+        // Polls before this instant have nothing to claim (no command queued since the last
+        // empty claim, and none sent can be due for re-sending yet): they skip storage.
+        instant next_claim{};
+        // Bumped by every command queued for the device, so a claim that overlapped a queueing
+        // does not push next_claim past the new command.
+        std::uint64_t queued_generation = 0;
     };
 
     // What a request needs to know about its device, copied out of the registry.
@@ -140,10 +147,12 @@ class device_service {
                                                const protocol::iclock_query& query);
     boost::asio::awaitable<http_response> command_results(const http_request& request,
                                                           const protocol::iclock_query& query);
-    http_response time_reply(const http_request& request, const protocol::iclock_query& query,
-                             bool sec);
-    http_response compat_time_reply(const http_request& request,
-                                    const protocol::iclock_query& query, const std::string& cmd);
+    // Time replies go out at a whole second (at_next_second), like a time-sync command.
+    boost::asio::awaitable<http_response> time_reply(const http_request& request,
+                                                     const protocol::iclock_query& query, bool sec);
+    boost::asio::awaitable<http_response> compat_time_reply(const http_request& request,
+                                                            const protocol::iclock_query& query,
+                                                            const std::string& cmd);
 
     // Queues a time-sync command unless one is already pending; false on a storage failure.
     boost::asio::awaitable<bool> queue_time_sync(const device_view& device, std::string_view reason,
@@ -165,6 +174,18 @@ class device_service {
     bool merge_into_record(const std::string& serial_number,
                            std::optional<std::string> device_record::*stamp_field,
                            const std::optional<std::string>& incoming);
+    // Whether a poll at `now` must claim commands from storage, and the queueing generation the
+    // claim's outcome is checked against (see note_claimed).
+    std::optional<std::uint64_t> claim_due(const std::string& serial_number, instant now);
+    // Records a claim's outcome: an empty claim lets polls skip storage until a sent command
+    // could be due for re-sending, unless a command was queued meanwhile.
+    void note_claimed(const std::string& serial_number, std::uint64_t generation, bool empty,
+                      instant now);
+    // Notes that a command was queued for the device: its next poll claims.
+    void note_queued(const std::string& serial_number);
+    // Waits until the next whole second of the server clock and returns it. A time on the wire
+    // is whole seconds, exact at one instant only: a reply that sets a clock goes out then.
+    boost::asio::awaitable<std::chrono::sys_seconds> at_next_second();
     // Logs the time-sync block for a time command or reply that goes out now.
     void log_time_sent(const std::string& serial_number, const tz::zone& zone,
                        std::chrono::sys_seconds now, std::string sending, std::string reason);
@@ -181,7 +202,7 @@ class device_service {
 
     const settings& config_;
     storage& store_;
-    blocking_pool& writer_;
+    commit_queue& writer_;
     logger& log_;
     tz::zone server_zone_;
     metrics& stats_;

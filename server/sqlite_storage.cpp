@@ -12,6 +12,8 @@
 #include <concepts>
 #include <limits>
 #include <map>
+#include <mutex>
+#include <unordered_map>
 #include <set>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -208,19 +210,116 @@ instant from_ms(std::int64_t ms)
 // A value for a statement parameter, when the parameters are only known at run time.
 using parameter = std::variant<std::int64_t, std::string_view>;
 
+// Hashes std::string and std::string_view alike, so a lookup by string_view allocates nothing.
+struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// Prepared statements kept per connection between calls: compiling the SQL again on every call
+// costs more than running a one-row INSERT. A statement is taken out while in use, so two
+// uses of the same SQL at once (nested) get separate statements. SQLite re-prepares a kept
+// statement by itself after a schema change.
+// Thread safety: every function may be called from any thread (one mutex guards the map).
+class statement_cache {
+  public:
+    using map = std::unordered_map<std::string, sqlite3_stmt*, string_hash, std::equal_to<>>;
+    using entry = map::node_type;
+
+    // The kept statement for `sql` on `db`, taken out of the cache; empty when there is none.
+    static entry take(sqlite3* db, std::string_view sql)
+    {
+        std::lock_guard lock{mutex()};
+        auto by_db = connections().find(db);
+        if (by_db == connections().end()) {
+            return {};
+        }
+        auto it = by_db->second.find(sql);
+        return it == by_db->second.end() ? entry{} : by_db->second.extract(it);
+    }
+    // Returns a statement `take` handed out.
+    static void give_back(sqlite3* db, entry e)
+    {
+        std::lock_guard lock{mutex()};
+        auto result = connections()[db].insert(std::move(e));
+        if (!result.inserted) {
+            sqlite3_finalize(result.node.mapped()); // another copy came back first
+        }
+    }
+    // Keeps a statement prepared outside the cache, or finalizes it when the connection keeps
+    // enough already (queries built with a varying number of parameters are not worth keeping).
+    static void keep(sqlite3* db, std::string_view sql, sqlite3_stmt* stmt)
+    {
+        std::lock_guard lock{mutex()};
+        auto& kept = connections()[db];
+        if (kept.size() >= max_per_connection || !kept.emplace(std::string{sql}, stmt).second) {
+            sqlite3_finalize(stmt);
+        }
+    }
+    // Finalizes every statement kept for `db`: call before closing it.
+    static void forget(sqlite3* db)
+    {
+        std::lock_guard lock{mutex()};
+        auto it = connections().find(db);
+        if (it == connections().end()) {
+            return;
+        }
+        for (auto& [sql, stmt] : it->second) {
+            sqlite3_finalize(stmt);
+        }
+        connections().erase(it);
+    }
+
+  private:
+    static constexpr std::size_t max_per_connection = 128;
+    static std::mutex& mutex()
+    {
+        static std::mutex m;
+        return m;
+    }
+    static std::unordered_map<sqlite3*, map>& connections()
+    {
+        static std::unordered_map<sqlite3*, map> c;
+        return c;
+    }
+};
+
+// Closes a connection after finalizing its kept statements; SQLite's result code.
+int close_connection(sqlite3* db)
+{
+    statement_cache::forget(db);
+    return sqlite3_close(db);
+}
+
 // A prepared statement; parameters bind in order, columns read by index.
 class statement {
   public:
-    statement(sqlite3* db, std::string_view sql) : db_{db}
+    statement(sqlite3* db, std::string_view sql) : db_{db}, cached_{statement_cache::take(db, sql)}
     {
-        if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) !=
-            SQLITE_OK) {
+        if (!cached_.empty()) {
+            stmt_ = cached_.mapped();
+            return;
+        }
+        if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
+                               SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK) {
+            sqlite3_finalize(stmt_); // null unless prepare made a statement before failing
             fail(db, "prepare");
         }
+        sql_.assign(sql); // the caller's SQL may be a temporary
     }
     statement(const statement&) = delete;
     statement& operator=(const statement&) = delete;
-    ~statement() { sqlite3_finalize(stmt_); }
+    ~statement()
+    {
+        // Reset ends the statement's read of the database (it must not hold a snapshot open).
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+        if (!cached_.empty()) {
+            statement_cache::give_back(db_, std::move(cached_));
+        } else {
+            statement_cache::keep(db_, sql_, stmt_);
+        }
+    }
 
     // Resets the statement and binds `values` to parameters 1, 2, ...
     template <class... Values>
@@ -338,6 +437,8 @@ class statement {
     }
 
     sqlite3* db_;
+    statement_cache::entry cached_; // empty when prepared here
+    std::string sql_;               // the SQL when prepared here
     sqlite3_stmt* stmt_ = nullptr;
 };
 
@@ -360,24 +461,53 @@ class read_transaction {
     sqlite3* db_;
 };
 
-// BEGIN IMMEDIATE ... COMMIT; rolls back when left without commit (error or exception).
+// The connection whose batch (write_batch) this thread is running, if any.
+thread_local sqlite3* batch_connection = nullptr;
+
+// One write call's transaction: BEGIN IMMEDIATE ... COMMIT, or inside a batch a savepoint of the
+// batch's transaction (SAVEPOINT ... RELEASE), so a failing call undoes only itself. Rolls back
+// when left without commit (error or exception).
 class transaction {
   public:
-    explicit transaction(sqlite3* db) : db_{db} { exec(db_, "BEGIN IMMEDIATE"); }
+    explicit transaction(sqlite3* db) : db_{db}, nested_{batch_connection == db}
+    {
+        if (!nested_) {
+            exec(db_, "BEGIN IMMEDIATE");
+            return;
+        }
+        // SQLite rolls a whole transaction back by itself after some errors (disk full, I/O):
+        // then the batch is lost, and this call must not go on and commit on its own.
+        if (sqlite3_get_autocommit(db_) != 0) {
+            throw sqlite_failure{"the batch's transaction was rolled back by an earlier error"};
+        }
+        exec(db_, "SAVEPOINT write_call");
+    }
     transaction(const transaction&) = delete;
     transaction& operator=(const transaction&) = delete;
     ~transaction()
     {
-        if (sqlite3_get_autocommit(db_) == 0) {
-            // Nothing useful to do if the rollback itself fails: SQLite then rolls back when the
-            // connection closes, and the caller already reports the original failure.
+        if (done_ || sqlite3_get_autocommit(db_) != 0) {
+            return;
+        }
+        // Nothing useful to do if the rollback itself fails: SQLite then rolls back when the
+        // connection closes, and the caller already reports the original failure.
+        if (nested_) {
+            sqlite3_exec(db_, "ROLLBACK TO write_call; RELEASE write_call", nullptr, nullptr,
+                         nullptr);
+        } else {
             sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
         }
     }
-    void commit() { exec(db_, "COMMIT"); }
+    void commit()
+    {
+        exec(db_, nested_ ? "RELEASE write_call" : "COMMIT");
+        done_ = true;
+    }
 
   private:
     sqlite3* db_;
+    bool nested_;
+    bool done_ = false;
 };
 
 int user_version(sqlite3* db)
@@ -634,7 +764,7 @@ sqlite3* connect(const std::filesystem::path& file, int flags, std::chrono::mill
     int rc = sqlite3_open_v2(file.c_str(), &db, flags, nullptr);
     if (rc != SQLITE_OK) {
         std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-        sqlite3_close(db);
+        close_connection(db);
         throw sqlite_failure{fmt::format("{} (SQLite code {})", message, rc)};
     }
     sqlite3_extended_result_codes(db, 1);
@@ -729,7 +859,7 @@ sqlite3* sqlite_storage::open_writer(const std::filesystem::path& file,
             tx.commit();
         }
     } catch (...) {
-        sqlite3_close(db);
+        close_connection(db);
         throw;
     }
     return db;
@@ -833,7 +963,7 @@ sqlite_storage::open_degraded(std::unique_ptr<sqlite_storage> self, std::string 
             return self;
         } catch (const sqlite_failure& failure) {
             if (self->reader_.db != nullptr) {
-                sqlite3_close(self->reader_.db);
+                close_connection(self->reader_.db);
                 self->reader_.db = nullptr;
             }
             if (first_error.empty()) {
@@ -865,13 +995,13 @@ bool sqlite_storage::try_reopen_writer()
         try {
             reader = open_reader(file_, options_, false);
         } catch (const sqlite_failure&) {
-            sqlite3_close(writer);
+            close_connection(writer);
             throw;
         }
         writer_.db = writer;
         std::lock_guard lock{reader_.mutex};
         // The immutable reader ignored the WAL: the new one sees every committed write.
-        sqlite3_close(reader_.db);
+        close_connection(reader_.db);
         reader_.db = reader;
         read_only_reason_.clear();
         return true;
@@ -893,6 +1023,53 @@ storage_status sqlite_storage::probe()
     });
 }
 
+storage_status sqlite_storage::write_batch(const std::function<void()>& work)
+{
+    std::lock_guard lock{writer_.mutex};
+    if (writer_.db == nullptr && !read_only_reason_.empty() && !try_reopen_writer()) {
+        return storage_error{fmt::format("write batch: read-only: {}", read_only_reason_)};
+    }
+    sqlite3* db = writer_.db;
+    if (db == nullptr) {
+        return storage_error{"write batch: the storage is closed"};
+    }
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+        return storage_error{fmt::format("write batch: {} (SQLite code {})", sqlite3_errmsg(db),
+                                         sqlite3_extended_errcode(db))};
+    }
+    // The calls `work` makes see batch_connection and nest as savepoints. Should `work` throw
+    // after all, the batch is rolled back and the exception goes on.
+    struct batch_scope {
+        sqlite3* db;
+        bool ended = false;
+        explicit batch_scope(sqlite3* d) : db{d} { batch_connection = d; }
+        batch_scope(const batch_scope&) = delete;
+        batch_scope& operator=(const batch_scope&) = delete;
+        ~batch_scope()
+        {
+            batch_connection = nullptr;
+            if (!ended && sqlite3_get_autocommit(db) == 0) {
+                sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+            }
+        }
+    } scope{db};
+    work();
+    scope.ended = true;
+    batch_connection = nullptr;
+    if (sqlite3_get_autocommit(db) != 0) {
+        return storage_error{"write batch: an error rolled the transaction back"};
+    }
+    if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+        storage_error error{fmt::format("write batch: commit: {} (SQLite code {})",
+                                        sqlite3_errmsg(db), sqlite3_extended_errcode(db))};
+        if (sqlite3_get_autocommit(db) == 0) {
+            sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+        }
+        return error;
+    }
+    return std::monostate{};
+}
+
 storage_status sqlite_storage::check()
 {
     return read<std::monostate>("check", [](sqlite3* db) {
@@ -907,14 +1084,15 @@ storage_status sqlite_storage::close()
 {
     std::scoped_lock lock{writer_.mutex, reader_.mutex};
     read_only_reason_.clear(); // closed for good: no reopening
-    // Every statement is finalized when its call returns, so close cannot be busy. The reader
+    // Kept statements are finalized first and the others when their call returns, so close
+    // cannot be busy. The reader
     // goes first: on the last connection SQLite checkpoints the WAL into the database file and
     // removes it, which the read-only reader could not do.
     for (auto* c : {&reader_, &writer_}) {
         if (c->db == nullptr) {
             continue;
         }
-        if (sqlite3_close(c->db) != SQLITE_OK) {
+        if (close_connection(c->db) != SQLITE_OK) {
             return storage_error{fmt::format("close: {} (SQLite code {})", sqlite3_errmsg(c->db),
                                              sqlite3_errcode(c->db))};
         }

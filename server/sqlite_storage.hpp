@@ -117,6 +117,7 @@ class sqlite_storage final : public storage {
     storage_result<std::vector<queued_command>> list_commands(std::string_view serial_number,
                                                               std::size_t recent = 50) override;
 
+    storage_status write_batch(const std::function<void()>& work) override;
     storage_status check() override;
     storage_status probe() override;
     storage_status close() override;
@@ -126,9 +127,10 @@ class sqlite_storage final : public storage {
     std::string read_only_reason();
 
   private:
-    // One SQLite connection and the mutex that serialises its use.
+    // One SQLite connection and the mutex that serialises its use (recursive: the write calls of
+    // a write_batch run on the thread that holds it).
     struct connection {
-        std::mutex mutex;
+        std::recursive_mutex mutex;
         sqlite3* db = nullptr; // null once closed
     };
 

@@ -418,6 +418,14 @@ class storage {
     virtual storage_result<std::vector<queued_command>>
     list_commands(std::string_view serial_number, std::size_t recent = 50) = 0;
 
+    // Group commit: runs `work` inside one transaction committed once at the end, so the writes
+    // of many requests share one commit (one fsync). Each write call `work` makes on this thread
+    // becomes a savepoint of that transaction: a call that fails is undone alone and returns its
+    // error, the others stand. The result is the commit's: when it is an error, nothing `work`
+    // wrote is stored, whatever its calls returned (and `work` may not have run at all, e.g. when
+    // the write lock could not be taken). `work` must not throw.
+    virtual storage_status write_batch(const std::function<void()>& work) = 0;
+
     // Answers when the database can be read (a trivial query on the read connection): for
     // /healthz.
     virtual storage_status check() = 0;

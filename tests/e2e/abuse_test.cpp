@@ -400,8 +400,9 @@ TEST_CASE("5,000 idle connections do not keep a device from being served", "[e2e
     std::vector<steady_clock::duration> crowded_pings;
     for (int i = 0; i < rounds; ++i) {
         auto took = first_contact(server.port, fmt::format("CROWD{:03}", i));
-        // Not starved: served long before the 30 s read deadline frees any idle descriptor.
-        CHECK(took < 2s);
+        // Not starved: served long before the 30 s read deadline frees any idle descriptor. (The
+        // poll's reply carries a time sync, which waits for the next whole second: < 1 s.)
+        CHECK(took < 3s);
         crowded.push_back(took);
         crowded_pings.push_back(timed_ping(server.port));
         CHECK(crowded_pings.back() < 2s);
@@ -414,8 +415,8 @@ TEST_CASE("5,000 idle connections do not keep a device from being served", "[e2e
     }
     CHECK(::poll(watched.data(), watched.size(), 0) == 0);
 
-    // Figures for the record, not assertions: a first contact is dominated by its commits (each
-    // an fsync); a ping touches no database.
+    // Figures for the record, not assertions: a first contact is dominated by its time sync's
+    // wait for the next whole second, then its commits; a ping touches no database.
     fmt::print("idle connections: median of {} first contacts (handshake + getrequest) {:.2f} ms "
                "without, {:.2f} ms with {} idle connections open; median ping {:.2f} ms "
                "without, {:.2f} ms with\n",

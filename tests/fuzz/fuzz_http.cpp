@@ -12,6 +12,7 @@
 #include "server/admin_api.hpp"
 #include "server/blocking_pool.hpp"
 #include "server/command_waiters.hpp"
+#include "server/commit_queue.hpp"
 #include "server/device_service.hpp"
 #include "server/logger.hpp"
 #include "server/metrics.hpp"
@@ -68,7 +69,7 @@ std::filesystem::path make_data_dir()
 struct server_state {
     server_state()
         : data_dir{make_data_dir()}, zone{*locate_zone("Europe/Berlin").value},
-          log_file{std::fopen("/dev/null", "w")}, log{zone, false, log_file}, writer{1}, reader{1}
+          log_file{std::fopen("/dev/null", "w")}, log{zone, false, log_file}, reader{1}
     {
         config.data_dir = data_dir.string();
         config.time_zone = std::string{zone.name()};
@@ -92,6 +93,7 @@ struct server_state {
     {
         admin.reset();
         devices.reset();
+        writer.reset();
         store.reset();
         std::error_code ignored;
         for (const auto* name : {"admsd.sqlite3", "admsd.sqlite3-wal", "admsd.sqlite3-shm"}) {
@@ -102,8 +104,9 @@ struct server_state {
         auto opened = sqlite_storage::open(data_dir / "admsd.sqlite3");
         FUZZ_CHECK(opened);
         store = std::move(*opened.value);
+        writer = std::make_unique<commit_queue>(*store);
         devices =
-            std::make_unique<device_service>(config, *store, writer, log, zone, *stats, *waiters);
+            std::make_unique<device_service>(config, *store, *writer, log, zone, *stats, *waiters);
         FUZZ_CHECK(devices->load());
         admin = std::make_unique<admin_api>(config, *devices, *store, reader, *stats, *waiters, log,
                                             config.admin_tokens);
@@ -118,11 +121,11 @@ struct server_state {
     adms::tz::zone zone;
     std::FILE* log_file;
     logger log;
-    blocking_pool writer;
     blocking_pool reader;
     std::unique_ptr<metrics> stats;
     std::unique_ptr<command_waiters> waiters;
     std::unique_ptr<sqlite_storage> store;
+    std::unique_ptr<commit_queue> writer;
     std::unique_ptr<device_service> devices;
     std::unique_ptr<admin_api> admin;
     net::io_context io;
