@@ -5,8 +5,8 @@
 #include "server/admin_api.hpp"
 #include "server/admin_token.hpp"
 #include "server/blocking_pool.hpp"
-#include "server/commit_queue.hpp"
 #include "server/command_waiters.hpp"
+#include "server/commit_queue.hpp"
 #include "server/device_service.hpp"
 #include "server/logger.hpp"
 #include "server/metrics.hpp"
@@ -382,6 +382,7 @@ net::awaitable<void> app::impl::probe_loop()
         co_await timer.async_wait(net::as_tuple(net::use_awaitable));
         if (!stopping) {
             co_await devices->probe_storage();
+            co_await devices->flush_devices();
         }
     }
 }
@@ -597,6 +598,13 @@ void app::stop()
         t.join();
     }
     s.threads.clear();
+    // The device rows the last second changed (stamps, last contact), before the writer stops.
+    if (s.devices) {
+        if (auto flushed = s.devices->flush_devices_now(); !flushed) {
+            s.log.event("stop", fmt::format("Saving the devices at stop failed: {}",
+                                            flushed.error.message));
+        }
+    }
     s.writer->stop();
     s.reader.join();
     s.store.reset();

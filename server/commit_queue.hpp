@@ -18,9 +18,11 @@ namespace adms::server {
 
 // Whether T is a storage_result<U>.
 template <class T>
-struct is_storage_result : std::false_type {};
+struct is_storage_result : std::false_type {
+};
 template <class U>
-struct is_storage_result<storage_result<U>> : std::true_type {};
+struct is_storage_result<storage_result<U>> : std::true_type {
+};
 
 // The single writer, with group commit: `co_await queue.run(f)` queues f (a function making
 // storage write calls and returning a storage_result), and one thread runs everything queued
@@ -75,8 +77,8 @@ class commit_queue {
     struct job_for final : job {
         using result = std::invoke_result_t<F&>;
         job_for(F f, Handler h)
-            : work{std::move(f)}, handler{std::move(h)},
-              guard{net::make_work_guard(net::get_associated_executor(handler))}
+            : work{std::move(f)}, handler{std::move(h)}, guard{net::make_work_guard(
+                                                             net::get_associated_executor(handler))}
         {
         }
         void execute() override
@@ -94,15 +96,16 @@ class commit_queue {
                 value.emplace(storage_error{failure->message});
             }
             auto executor = net::get_associated_executor(handler);
-            net::post(executor, [h = std::move(handler), e = error, v = std::move(value)]() mutable {
-                std::move(h)(e, std::move(v));
-            });
+            net::post(executor,
+                      [h = std::move(handler), e = error, v = std::move(value)]() mutable {
+                          std::move(h)(e, std::move(v));
+                      });
             guard.reset();
         }
         F work;
         Handler handler;
-        decltype(net::make_work_guard(net::get_associated_executor(std::declval<Handler&>())))
-            guard;
+        decltype(net::make_work_guard(
+            net::get_associated_executor(std::declval<Handler&>()))) guard;
         std::optional<result> value;
         std::exception_ptr error;
     };

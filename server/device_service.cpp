@@ -13,15 +13,14 @@
 #include "protocol/text.hpp"
 #include "protocol/zk_time.hpp"
 #include "server/admin_token.hpp"
-#include "server/commit_queue.hpp"
 #include "server/command_waiters.hpp"
+#include "server/commit_queue.hpp"
 #include "server/logger.hpp"
 #include "server/metrics.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -405,26 +404,97 @@ std::string device_service::storage_error_message() const
     return storage_error_;
 }
 
-boost::asio::awaitable<bool> device_service::save_device(const std::string& serial_number)
+void device_service::save_device(const std::string& serial_number)
 {
-    std::optional<device_record> copy;
-    {
-        std::lock_guard lock{mutex_};
-        if (auto it = devices_.find(serial_number); it != devices_.end()) {
-            copy = it->second.record;
+    std::lock_guard lock{mutex_};
+    if (auto it = devices_.find(serial_number); it != devices_.end() && !it->second.dirty) {
+        it->second.dirty = true;
+        dirty_.push_back(serial_number);
+    }
+}
+
+std::vector<device_record> device_service::take_dirty()
+{
+    std::lock_guard lock{mutex_};
+    std::vector<device_record> out;
+    std::vector<std::string> kept;
+    for (auto& sn : dirty_) {
+        auto it = devices_.find(sn);
+        if (it == devices_.end()) {
+            continue;
+        }
+        if (it->second.patching > 0) {
+            kept.push_back(std::move(sn));
+            continue;
+        }
+        it->second.dirty = false;
+        out.push_back(it->second.record);
+    }
+    dirty_ = std::move(kept);
+    return out;
+}
+
+void device_service::restore_dirty(const std::vector<std::string>& serial_numbers)
+{
+    for (const auto& sn : serial_numbers) {
+        save_device(sn);
+    }
+}
+
+storage_status device_service::upsert_all(const std::vector<device_record>& records,
+                                          std::vector<std::string>& failed)
+{
+    storage_status status{std::monostate{}};
+    for (const auto& record : records) {
+        if (auto saved = store_.upsert_device(record); !saved) {
+            failed.push_back(record.serial_number);
+            status = saved.error;
         }
     }
-    // While storage fails the registry keeps the change; the next save writes it.
-    if (!copy || !storage_healthy()) {
-        co_return false;
+    return status;
+}
+
+boost::asio::awaitable<void> device_service::flush_devices()
+{
+    // While storage fails the registry keeps the changes; the flush after recovery writes them.
+    if (!storage_healthy()) {
+        co_return;
     }
-    auto saved = co_await write([this, &copy] { return store_.upsert_device(*copy); });
+    {
+        std::lock_guard lock{mutex_};
+        if (dirty_.empty()) {
+            co_return;
+        }
+    }
+    // The copies are taken on the writer thread, in queue order: a PATCH's write queued before
+    // this flush is stored first, and one in flight is skipped (its entry stays marked).
+    std::vector<std::string> all;
+    std::vector<std::string> failed;
+    auto saved = co_await write([&]() -> storage_status {
+        auto records = take_dirty();
+        for (const auto& r : records) {
+            all.push_back(r.serial_number);
+        }
+        return upsert_all(records, failed);
+    });
     if (!saved) {
-        storage_failure("saving a device", saved.error);
-        co_return false;
+        // Whether the commit or single rows failed, writing them all again is harmless.
+        restore_dirty(all);
+        storage_failure("saving devices", saved.error);
+        co_return;
     }
     storage_ok();
-    co_return true;
+}
+
+storage_status device_service::flush_devices_now()
+{
+    auto records = take_dirty();
+    std::vector<std::string> failed;
+    auto saved = upsert_all(records, failed);
+    if (!saved) {
+        restore_dirty(failed);
+    }
+    return saved;
 }
 
 boost::asio::awaitable<storage_result<enqueued_command>>
@@ -540,7 +610,7 @@ boost::asio::awaitable<http_response> device_service::handle(const http_request&
     if (path == "/iclock/registry" && post) {
         touch(query, request);
         update_record(query.serial_number, [](device_record& r) { r.dialect = "SEC"; });
-        co_await save_device(query.serial_number);
+        save_device(query.serial_number);
         co_return text_response(200, "RegistryCode=" + registry_code(query.serial_number));
     }
     if (path == "/iclock/push" && post) {
@@ -661,7 +731,7 @@ boost::asio::awaitable<http_response> device_service::handshake(const http_reque
     auto device = touch(query, request);
     const auto& sn = query.serial_number;
     if (!device.record.approved) {
-        co_await save_device(sn);
+        save_device(sn);
         co_return text_response(403, "device not approved\n");
     }
     // A handshake is a (re)boot: set the clock. A failure to queue is logged; the handshake is
@@ -687,7 +757,7 @@ boost::asio::awaitable<http_response> device_service::handshake(const http_reque
             r.dialect = "ATT";
         }
     });
-    co_await save_device(sn);
+    save_device(sn);
     auto now = std::chrono::floor<std::chrono::seconds>(clock::now());
     reply.time_zone = device.zone.time_zone_option(now);
     co_return text_response(200, protocol::render_handshake(reply));
@@ -771,7 +841,7 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
         bool moved = reply.status == 200 &&
                      merge_into_record(sn, &device_record::attphoto_stamp, query.stamp);
         if (moved || device.is_new) {
-            co_await save_device(sn);
+            save_device(sn);
         }
         co_return reply;
     } else {
@@ -820,7 +890,7 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
     // The device row is written only when something in it moved: an fsync per upload otherwise.
     bool moved = stamp_field != nullptr && merge_into_record(sn, stamp_field, incoming_stamp);
     if (moved || device.is_new) {
-        co_await save_device(sn);
+        save_device(sn);
     }
     co_return text_response(200, accepted ? fmt::format("OK:{}", *accepted) : "OK");
 }
@@ -881,7 +951,7 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
     const auto& sn = query.serial_number;
     if (!device.record.approved) {
         if (device.is_new) {
-            co_await save_device(sn);
+            save_device(sn);
         }
         co_return text_response(200, "OK");
     }
@@ -912,9 +982,9 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
     }
     if (reason) {
         co_await queue_time_sync(device, *reason, now);
-        co_await save_device(sn);
+        save_device(sn);
     } else if (device.is_new) {
-        co_await save_device(sn);
+        save_device(sn);
     }
 
     if (!storage_healthy()) {
@@ -959,8 +1029,7 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
     // out at that second: the device's clock is then right to within the delivery time.
     bool sets_clock = std::any_of(claimed.value->begin(), claimed.value->end(),
                                   [](const queued_command& c) { return is_time_sync(c); });
-    auto send_time =
-        sets_clock ? co_await at_next_second() : round_to_second(clock::now());
+    auto send_time = sets_clock ? co_await at_next_second() : round_to_second(clock::now());
     auto device_local = device.zone.to_local(send_time);
     std::string body;
     for (const auto& command : *claimed.value) {
@@ -1075,7 +1144,7 @@ device_service::command_results(const http_request& request, const protocol::icl
                    {{"sn", sn}, {"reason", line.reason}});
     }
     if (changed) {
-        co_await save_device(sn);
+        save_device(sn);
     }
     co_return text_response(200, "OK");
 }
@@ -1095,8 +1164,9 @@ void device_service::log_time_sent(const std::string& serial_number, const tz::z
     log_.time_sync(event);
 }
 
-boost::asio::awaitable<http_response> device_service::time_reply(
-    const http_request& request, const protocol::iclock_query& query, bool sec)
+boost::asio::awaitable<http_response>
+device_service::time_reply(const http_request& request, const protocol::iclock_query& query,
+                           bool sec)
 {
     auto device = touch(query, request);
     auto now = co_await at_next_second();
@@ -1268,6 +1338,8 @@ device_service::update_device(const std::string& serial_number, const device_pat
         }
         copy = it->second.record;
         was_approved = copy->approved;
+        // Until the registry has the patch, a flush must not write its older copy over it.
+        ++it->second.patching;
     }
     apply(*copy);
     bool releasing = copy->approved && !was_approved;
@@ -1282,6 +1354,10 @@ device_service::update_device(const std::string& serial_number, const device_pat
         return store_.release_quarantine(serial_number);
     });
     if (!stored) {
+        std::lock_guard lock{mutex_};
+        --devices_[serial_number].patching;
+    }
+    if (!stored) {
         storage_failure("updating a device", stored.error);
         co_return update_result{{}, 503, "storage unavailable: " + stored.error.message};
     }
@@ -1291,6 +1367,7 @@ device_service::update_device(const std::string& serial_number, const device_pat
         std::lock_guard lock{mutex_};
         auto& entry = devices_[serial_number];
         apply(entry.record);
+        --entry.patching;
         entry.zone.reset(); // the zone in force may have changed
         entry.zone = zone_of(entry);
         snapshot = snapshot_of(entry);

@@ -96,6 +96,13 @@ class device_service {
     // Marks storage as failing (logged once per change of state), e.g. a database opened for
     // reads only.
     void report_storage_failure(std::string_view what, const storage_error& error);
+    // Writes every device whose registry copy changed since the last flush (stamps, last
+    // contact, time-sync bookkeeping), in one storage call. Called every second: a device's row
+    // lags its registry copy by at most that, and a crash loses at most that much of it (a
+    // stamp that lags makes the device re-send punches, which are stored once).
+    boost::asio::awaitable<void> flush_devices();
+    // The same, blocking, on the calling thread: at stop, once no request runs.
+    storage_status flush_devices_now();
     // While storage fails: one small durable write, which marks storage healthy again (and logs
     // the recovery) when it works. Called periodically, so recovery is noticed without uploads.
     boost::asio::awaitable<void> probe_storage();
@@ -115,6 +122,8 @@ class device_service {
         // Bumped by every command queued for the device, so a claim that overlapped a queueing
         // does not push next_claim past the new command.
         std::uint64_t queued_generation = 0;
+        bool dirty = false; // changed since its row was last written (listed in dirty_)
+        int patching = 0;   // PATCH writes in flight: a flush must not write an older copy
     };
 
     // What a request needs to know about its device, copied out of the registry.
@@ -189,8 +198,16 @@ class device_service {
     // Logs the time-sync block for a time command or reply that goes out now.
     void log_time_sent(const std::string& serial_number, const tz::zone& zone,
                        std::chrono::sys_seconds now, std::string sending, std::string reason);
-    // Persists the registry's copy of a device; false on a storage failure (logged).
-    boost::asio::awaitable<bool> save_device(const std::string& serial_number);
+    // Marks the registry's copy of a device for the next flush_devices().
+    void save_device(const std::string& serial_number);
+    // Takes the devices marked for saving (clearing the marks), skipping those a PATCH is
+    // writing; restore_dirty() marks them again after a failed write.
+    std::vector<device_record> take_dirty();
+    void restore_dirty(const std::vector<std::string>& serial_numbers);
+    // Upserts `records`; the serial numbers that failed go to `failed`, the last error is
+    // returned (monostate when every one was stored).
+    storage_status upsert_all(const std::vector<device_record>& records,
+                              std::vector<std::string>& failed);
     // Logs a storage failure once per change of state and builds the 503 reply.
     http_response storage_failure(std::string_view what, const storage_error& error);
     // Notes that storage works (logs the recovery after a failure).
@@ -210,6 +227,7 @@ class device_service {
 
     mutable std::mutex mutex_;
     std::map<std::string, device_entry, std::less<>> devices_;
+    std::vector<std::string> dirty_; // serial numbers whose entry is dirty
     bool storage_failed_ = false;
     // Per serial number: the address of the last request that presented the right pushcommkey
     // (seeded at load with the address of the last accepted request).

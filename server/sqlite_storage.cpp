@@ -13,10 +13,10 @@
 #include <limits>
 #include <map>
 #include <mutex>
-#include <unordered_map>
 #include <set>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <unordered_map>
 #include <variant>
 
 namespace adms::server {

@@ -25,6 +25,7 @@ using adms::test::device_get;
 using adms::test::device_post;
 using adms::test::round_trip;
 using adms::test::running_server;
+using adms::test::stored_device;
 using adms::test::temp_dir;
 
 namespace {
@@ -170,12 +171,11 @@ TEST_CASE("A device registers, gets its clock set, uploads without duplicates, a
         REQUIRE(rejected);
         REQUIRE(rejected.value->size() == 1);
         CHECK(rejected.value->front().line_number == 3);
-        auto device = db->load_device(sn);
-        REQUIRE(device);
-        REQUIRE(*device.value);
-        CHECK((*device.value)->attlog_stamp == "9999");
-        CHECK((*device.value)->operlog_stamp == "12");
-        CHECK((*device.value)->time_sync_confirmed_at.has_value());
+        auto device = stored_device(*db, sn, [](const auto& d) {
+            return d.attlog_stamp == "9999" && d.operlog_stamp == "12" &&
+                   d.time_sync_confirmed_at.has_value();
+        });
+        CHECK(device.has_value());
         auto users = db->list_users(sn);
         REQUIRE(users);
         REQUIRE(users.value->size() == 1);
@@ -394,11 +394,10 @@ TEST_CASE("Approval mode admits the devices the config file declares", "[e2e]")
     CHECK(device_get(server.port, "/iclock/cdata?SN=KNOWN1&options=all&pushver=2.4.1").status ==
           200);
     auto db = server.database();
-    auto device = db->load_device("KNOWN1");
+    auto device = stored_device(*db, "KNOWN1", [](const auto&) { return true; });
     REQUIRE(device);
-    REQUIRE(*device.value);
-    CHECK((*device.value)->approved);
-    CHECK((*device.value)->alias == "principal");
+    CHECK(device->approved);
+    CHECK(device->alias == "principal");
 }
 
 TEST_CASE("Quarantined punches are released when the device is declared and the server "
@@ -551,10 +550,8 @@ TEST_CASE("Photos, unknown tables and the SEC registry and push endpoints are st
     REQUIRE(bodies);
     REQUIRE(bodies.value->size() == 1);
     CHECK(bodies.value->front().table == "BIODATA");
-    auto device = db->load_device("PH1");
-    REQUIRE(device);
-    REQUIRE(*device.value);
-    CHECK((*device.value)->attphoto_stamp == "5");
+    auto device = stored_device(*db, "PH1", [](const auto& d) { return d.attphoto_stamp == "5"; });
+    CHECK(device.has_value());
     // A device whose first request is an upload is registered and logged as new all the same.
     auto log = server.log_text();
     CHECK(log.find("New device PH1 from 127.0.0.1 (pushver none)") != std::string::npos);

@@ -10,14 +10,50 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
+#include <string>
+#include <thread>
 #include <unistd.h>
 
 namespace adms::test {
+
+// Polls `condition` every 20 ms until it holds (true) or `timeout` passes (false).
+template <class Condition>
+bool eventually(Condition condition, std::chrono::milliseconds timeout = std::chrono::seconds{10})
+{
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+    return true;
+}
+
+// A device's stored row once `ready(row)` holds: the server writes device rows within a second
+// of a change, not before answering. nullopt when it does not within 10 s.
+template <class Ready>
+std::optional<adms::server::device_record>
+stored_device(adms::server::sqlite_storage& db, const std::string& serial_number, Ready ready)
+{
+    std::optional<adms::server::device_record> found;
+    eventually([&] {
+        auto loaded = db.load_device(serial_number);
+        if (loaded && *loaded.value && ready(**loaded.value)) {
+            found = **loaded.value;
+            return true;
+        }
+        return false;
+    });
+    return found;
+}
 
 // The admin token the fixture configures unless a test sets its own.
 inline constexpr std::string_view test_token = "test-token-0123456789abcdef";

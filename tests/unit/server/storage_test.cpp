@@ -1659,3 +1659,89 @@ TEST_CASE("check answers while the storage is open and fails after close", "[sto
     REQUIRE(read_only->close());
     CHECK_FALSE(read_only->check());
 }
+
+TEST_CASE("A write batch commits every call once, and a failing call is undone alone",
+          "[storage][batch]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    device_record taken;
+    taken.serial_number = "A1";
+    taken.alias = "front";
+    REQUIRE(store->upsert_device(taken));
+
+    std::vector<punch_input> first{punch("1", "2025-03-01 08:00:00")};
+    std::vector<punch_input> second{punch("2", "2025-03-01 08:01:00"),
+                                    punch("1", "2025-03-01 08:00:00")};
+    device_record clash;
+    clash.serial_number = "B2";
+    clash.alias = "front"; // used by A1: refused
+    std::optional<storage_result<store_counts>> a;
+    std::optional<storage_result<device_record>> b;
+    std::optional<storage_result<store_counts>> c;
+    auto committed = store->write_batch([&] {
+        a.emplace(store->store_punches("A1", first, at(1), false));
+        b.emplace(store->upsert_device(clash));
+        c.emplace(store->store_punches("A1", second, at(2), false));
+    });
+    REQUIRE(committed);
+    REQUIRE(*a);
+    CHECK(*a->value == store_counts{1, 0});
+    CHECK_FALSE(*b);
+    REQUIRE(*c);
+    // The second call saw the first one's row inside the same transaction.
+    CHECK(*c->value == store_counts{1, 1});
+    CHECK(store->list_punches({}).value->size() == 2);
+    CHECK_FALSE(store->load_device("B2").value->has_value());
+
+    // After the batch the connection is back to one transaction per call.
+    REQUIRE(
+        store->store_punches("A1", std::vector{punch("3", "2025-03-01 09:00:00")}, at(3), false));
+    CHECK(store->list_punches({}).value->size() == 3);
+}
+
+TEST_CASE("A write batch that cannot take the write lock runs nothing and says why",
+          "[storage][batch]")
+{
+    temp_dir dir;
+    sqlite_open_options options;
+    options.busy_timeout = 50ms;
+    auto store = open_store(dir.db(), options);
+    sqlite3* other = nullptr;
+    REQUIRE(sqlite3_open(dir.db().c_str(), &other) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    bool ran = false;
+    auto committed = store->write_batch([&] { ran = true; });
+    CHECK_FALSE(committed);
+    CHECK_FALSE(ran);
+    CHECK(committed.error.message.find("locked") != std::string::npos);
+    sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(other);
+    CHECK(store->write_batch([&] { ran = true; }));
+    CHECK(ran);
+}
+
+TEST_CASE("Kept prepared statements serve repeated calls, and close still works",
+          "[storage][batch]")
+{
+    temp_dir dir;
+    auto store = open_store(dir.db());
+    for (int i = 0; i < 50; ++i) {
+        auto stored = store->store_punches(
+            "S1", std::vector{punch(std::to_string(i), "2025-03-01 08:00:00")}, at(i), false);
+        REQUIRE(stored);
+        CHECK(*stored.value == store_counts{1, 0});
+    }
+    CHECK(store->list_punches({}).value->size() == 50);
+    CHECK(store->list_punches({}).value->size() == 50);
+    REQUIRE(store->enqueue_command("S1", "INFO", "admin", at(1)));
+    for (int i = 0; i < 3; ++i) {
+        auto claimed = store->claim_commands("S1", at(2), {}, choose_all);
+        REQUIRE(claimed);
+        CHECK(claimed.value->size() == (i == 0 ? 1u : 0u));
+    }
+    // SQLite refuses to close a connection with statements left: close finalizes the kept ones.
+    auto closed = store->close();
+    INFO(closed.error.message);
+    CHECK(closed);
+}
