@@ -215,6 +215,8 @@ stop_admsd() {
     kill -KILL "$admsd_pid"
   fi
   wait "$admsd_pid" 2>/dev/null
+  local status=$?
+  [ "$status" = 0 ] || check_note "admsd (pid $admsd_pid) exited with status $status on SIGTERM"
   admsd_pid=""
   admsd_port=""
 }
@@ -230,7 +232,7 @@ write_nginx_conf() {
 daemon off;
 $user_line
 worker_processes $server_threads;
-worker_rlimit_nofile 65536;
+worker_rlimit_nofile $(ulimit -n);
 pid $prefix/nginx.pid;
 error_log $prefix/error.log warn;
 events { worker_connections 30000; }
@@ -632,7 +634,10 @@ fleet_row() {
   [ "$errors" -gt 0 ] && { verdict="FAIL (errors)"; notes+="$errors failed admsd rounds or checks; "; }
   [ -n "$nginx_failed" ] && notes+="nginx: $nginx_failed; "
   notes+="p99 = the slowest endpoint's; memory: median over rounds of max VmRSS $m MB"
-  record "$row" "p99 $(fmt_num "$a" '%.2f') ms, VmHWM $h MB" "p99 $(fmt_num "$n" '%.2f') ms" "$(ratio "$a" "$n")" "$target" "$verdict" "$notes"
+  local nginx_cell
+  nginx_cell="p99 $(fmt_num "$n" '%.2f') ms"
+  [ "$n" = NA ] && nginx_cell="— (see notes)"
+  record "$row" "p99 $(fmt_num "$a" '%.2f') ms, VmHWM $h MB" "$nginx_cell" "$(ratio "$a" "$n")" "$target" "$verdict" "$notes"
 }
 
 timesync_row() {
@@ -757,7 +762,7 @@ startup_row() {
   local -a admsd_cmd=("$admsd" --listen "127.0.0.1:{port}" --data-dir "{dir}" --time-zone Europe/Berlin
     --device-rate-limit 0 --threads "$server_threads" --log-format json)
   per_round "" "#### $row: $title (milliseconds from exec to the end of the first 200 reply to \`GET /iclock/ping\`)" "" \
-    "| round | admsd, empty database | nginx | admsd, $startup_punches punches |" "|---|---|---|---|"
+    "| round | admsd, empty database | nginx | admsd, $(fmt_int "$startup_punches") punches |" "|---|---|---|---|"
   : >"$raw/$row-empty.times" ; : >"$raw/$row-nginx.times" ; : >"$raw/$row-big.times"
   mkdir -p "$work/nginx-startup" "$work/$row"
   local nginx_port_fixed
@@ -786,7 +791,7 @@ startup_row() {
       cells+=("$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' "$out")")
     done
     per_round "| $r | ${cells[0]} | ${cells[1]} | ${cells[2]} |"
-    say "$row round $r: admsd empty ${cells[0]} ms, nginx ${cells[1]} ms, admsd with $startup_punches punches ${cells[2]} ms (medians of $startup_runs)"
+    say "$row round $r: admsd empty ${cells[0]} ms, nginx ${cells[1]} ms, admsd with $(fmt_int "$startup_punches") punches ${cells[2]} ms (medians of $startup_runs)"
   done
   local e n b verdict
   e=$(median <"$raw/$row-empty.times")
@@ -847,7 +852,7 @@ git -C "$root" diff --quiet HEAD 2>/dev/null || commit+=" (with uncommitted chan
   echo "# admsd benchmarks: $stamp on $host"
   echo
   if [ "$quick" = 1 ]; then
-    echo "**Quick run** (\`--quick\`): one round, short durations. A smoke run: do not quote these figures."
+    echo "**Quick run** (\`--quick\`): short durations, $rounds round(s). A smoke run: do not quote these figures."
     echo
   fi
   echo "| figure | admsd (median) | nginx (median) | ratio admsd/nginx | target | result | notes |"
