@@ -66,6 +66,8 @@ std::string_view step_name(timed_step step)
         return "attlog";
     case timed_step::devicecmd:
         return "devicecmd";
+    case timed_step::connection_wait:
+        return "connection_wait";
     }
     return "?";
 }
@@ -151,9 +153,11 @@ std::string render_text(const report& r)
          "max");
     for (std::size_t i = 0; i < timed_step_count; ++i) {
         const auto& d = r.latency_ms[i];
-        line("               {:<11}{:>9}{:>10}{:>10}{:>10}{:>10}",
-             step_name(static_cast<timed_step>(i)), d.count, number(d.p50), number(d.p99),
-             number(d.p999), number(d.max));
+        auto name = static_cast<timed_step>(i) == timed_step::connection_wait
+                        ? std::string_view{"conn. wait"}
+                        : step_name(static_cast<timed_step>(i));
+        line("               {:<11}{:>9}{:>10}{:>10}{:>10}{:>10}", name, d.count, number(d.p50),
+             number(d.p99), number(d.p999), number(d.max));
     }
     line("  time sync    {} applied; |error| p50 {} ms, p99 {} ms, max {} ms; mean signed {} ms",
          r.time_sync_abs_ms.count, number(r.time_sync_abs_ms.p50), number(r.time_sync_abs_ms.p99),
@@ -166,8 +170,14 @@ std::string render_text(const report& r)
     line("  cpu          {} s user + {} s system ({}% of one core)", number(r.cpu_user_s, 2),
          number(r.cpu_system_s, 2),
          number(elapsed > 0 ? 100 * (r.cpu_user_s + r.cpu_system_s) / elapsed : 0, 1));
-    line("  result       {}", r.exit_status == 0 ? "PASS: every punch acknowledged"
-                                                 : "FAIL: punches left unacknowledged");
+    if (r.exit_status == 0) {
+        line("  result       PASS: every punch acknowledged");
+    } else if (r.punches_acknowledged < r.punches_generated) {
+        line("  result       FAIL: {} punches left unacknowledged",
+             r.punches_generated - r.punches_acknowledged);
+    } else {
+        line("  result       FAIL: no device completed a handshake");
+    }
     return out;
 }
 
@@ -183,8 +193,10 @@ std::string render_json(const report& r)
     }
     errors += "}";
     std::string endpoints = "{";
-    for (std::size_t i = 1; i < timed_step_count; ++i) {
-        endpoints += fmt::format("{}{}: {}", i > 1 ? ", " : "",
+    for (auto step : {timed_step::handshake, timed_step::getrequest, timed_step::attlog,
+                      timed_step::devicecmd}) {
+        auto i = static_cast<std::size_t>(step);
+        endpoints += fmt::format("{}{}: {}", step != timed_step::handshake ? ", " : "",
                                  json_string(step_name(static_cast<timed_step>(i))),
                                  json_distribution(r.latency_ms[i]));
     }
@@ -217,6 +229,8 @@ std::string render_json(const report& r)
     field("commands_executed", integer(r.commands_executed));
     field("errors", errors);
     field("connect", json_distribution(r.latency_ms[0]));
+    field("connection_wait",
+          json_distribution(r.latency_ms[static_cast<std::size_t>(timed_step::connection_wait)]));
     field("endpoints", endpoints);
     field("time_sync",
           fmt::format(R"({{"count": {}, "p50_abs_ms": {}, "p99_abs_ms": {}, "max_abs_ms": {}, )"

@@ -12,11 +12,20 @@
 // Pure: no I/O.
 namespace adms::sim {
 
-// The timed parts of a run: connecting, and one entry per iclock endpoint.
-enum class timed_step : std::size_t { connect, handshake, getrequest, attlog, devicecmd };
-inline constexpr std::size_t timed_step_count = 5;
+// The timed parts of a run: connecting, one entry per iclock endpoint, and the wait for a
+// connection slot (--max-connections) before connecting.
+enum class timed_step : std::size_t {
+    connect,
+    handshake,
+    getrequest,
+    attlog,
+    devicecmd,
+    connection_wait,
+};
+inline constexpr std::size_t timed_step_count = 6;
 
-// The report name of a step: "connect", "handshake", "getrequest", "attlog", "devicecmd".
+// The report name of a step: "connect", "handshake", "getrequest", "attlog", "devicecmd",
+// "connection_wait".
 std::string_view step_name(timed_step step);
 
 // The value at percentile `p` (0 < p <= 1) of ascending `sorted` by the nearest-rank method:

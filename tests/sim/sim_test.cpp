@@ -357,6 +357,7 @@ TEST_CASE("The JSON report has the documented keys", "[sim][report]")
                      "\"endpoints\": {\"handshake\": {\"count\": 0,",
                      "\"getrequest\":",
                      "\"attlog\":",
+                     "\"connection_wait\": {",
                      "\"devicecmd\":",
                      "\"p999_ms\":",
                      "\"time_sync\": {\"count\": 3, \"p50_abs_ms\":",
@@ -368,4 +369,9 @@ TEST_CASE("The JSON report has the documented keys", "[sim][report]")
         CHECK(json.find(key) != std::string::npos);
     }
     CHECK(render_text(r).find("PASS") != std::string::npos);
+    r.exit_status = 1;
+    r.punches_acknowledged = 18;
+    CHECK(render_text(r).find("FAIL: 2 punches left unacknowledged") != std::string::npos);
+    r.punches_acknowledged = 20;
+    CHECK(render_text(r).find("FAIL: no device completed a handshake") != std::string::npos);
 }
