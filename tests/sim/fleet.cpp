@@ -59,6 +59,7 @@ struct random_source {
     std::uint64_t state = 0;
     static constexpr result_type min() { return 0; }
     static constexpr result_type max() { return ~result_type{0}; }
+    // The next 64 random bits.
     result_type operator()()
     {
         std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
@@ -93,9 +94,11 @@ struct realtime_punch {
     bool sent = false;
 };
 
-// One virtual terminal. Owned by its shard; only its own coroutine and the shard (on the same
-// thread) touch it.
+// One virtual terminal.
+// Thread safety: owned by its shard; only its coroutine and the shard, on the shard's thread,
+// touch it.
 struct device {
+    // A device whose socket and timer run on `io`.
     explicit device(net::io_context& io) : socket{io}, timer{io} {}
 
     std::size_t index = 0;
@@ -199,8 +202,9 @@ class shard {
         stats_.last_delay_s = options.delay_s;
     }
 
-    net::io_context& io() { return io_; }
+    // What the shard counted (read after run() returned).
     const shard_stats& stats() const { return stats_; }
+    // When the shard's activity ended, and when its last device ended.
     steady::time_point drain_started() const { return drain_started_; }
     steady::time_point finished() const { return finished_at_; }
 
@@ -284,6 +288,9 @@ class shard {
         d.start_at = times_.start + seconds(options_.ramp_s * static_cast<double>(i) /
                                             static_cast<double>(options_.devices));
         d.handshake_at = d.start_at;
+        if (options_.punch_interval_s > 0) {
+            d.next_punch = d.start_at + seconds(d.random.exponential(options_.punch_interval_s));
+        }
         d.backlog_total = options_.backlog;
         d.backlog_end = std::chrono::floor<std::chrono::seconds>(
             d.clock.read(times_.start_sys, true_local(times_.start_sys)));
@@ -308,6 +315,7 @@ class shard {
                std::chrono::duration_cast<std::chrono::nanoseconds>(t - times_.start);
     }
 
+    // Runs `action` at `at` (a later call replaces the pending one).
     template <class Action>
     void schedule_phase(steady::time_point at, Action action)
     {
@@ -358,6 +366,7 @@ class shard {
         }
     }
 
+    // Prints a progress line every few seconds (without --quiet).
     void schedule_progress()
     {
         progress_timer_.expires_after(progress_interval);
@@ -428,6 +437,7 @@ class shard {
         }
     }
 
+    // Closes the device's connection, if any, and gives its slot away.
     void close_connection(device& d)
     {
         boost::system::error_code ignored;
@@ -441,14 +451,17 @@ class shard {
     // operations then fail, and `timed_out` says why). Cheaper than a timer per request, which
     // costs two timer-heap updates per request; 100 ms is precise enough for a timeout.
 
+    // Gives the device's request a deadline `after` from now.
     void arm_watchdog(device& d, steady::duration after)
     {
         d.timed_out = false;
         d.deadline = steady::now() + after;
     }
 
+    // The device's request is over: no deadline.
     void disarm_watchdog(device& d) { d.deadline = steady::time_point::max(); }
 
+    // The next sweep in 100 ms.
     void schedule_deadline_sweep()
     {
         deadline_timer_.expires_after(100ms);
@@ -471,7 +484,7 @@ class shard {
 
     // --- HTTP ----------------------------------------------------------------------------
 
-    // Starts a request in d.out: request line, Host, User-Agent, Connection.
+    // Starts a request in d.out: the method; the caller appends the target.
     void begin_request(device& d, std::string_view method)
     {
         d.out.clear();
@@ -567,6 +580,7 @@ class shard {
         co_return r;
     }
 
+    // exchange() without the request count.
     net::awaitable<exchange_result> exchange_once(device& d, timed_step step)
     {
         exchange_result r;
@@ -722,10 +736,12 @@ class shard {
         d.idle_wait = false;
     }
 
-    // The punches whose (exponentially spaced) time has come, taken on the device's clock.
+    // The punches whose (exponentially spaced) time has come, taken on the device's clock at
+    // their own time (not when this runs). People punch whether the device is online or not:
+    // punches taken before the first handshake wait for it.
     void generate_punches(device& d, steady::time_point now)
     {
-        if (options_.punch_interval_s <= 0 || !d.ever_handshaken) {
+        if (options_.punch_interval_s <= 0) {
             return;
         }
         while (d.next_punch <= now && d.next_punch < times_.activity_end) {
@@ -739,6 +755,8 @@ class shard {
         }
     }
 
+    // One terminal's life: start (spread over --ramp), handshake, then polls, uploads and
+    // command results in turn, until the drain finds it with nothing left to send.
     net::awaitable<void> run_device(device& d)
     {
         co_await idle_until(d, d.start_at);
@@ -810,10 +828,11 @@ class shard {
         d.handshake_at = now + retry_delay(d, r);
     }
 
+    // Takes the handshake's options (Delay with --delay server, ErrorDelay, the stamp) and
+    // schedules the first poll; counts a TimeZone that does not match --zone.
     void apply_handshake(device& d, const handshake_options& h, sys_ns received_at,
                          steady::time_point now)
     {
-        bool first = !d.ever_handshaken;
         d.handshaken = true;
         d.ever_handshaken = true;
         if (options_.delay_from_server && h.delay && *h.delay > 0) {
@@ -840,9 +859,6 @@ class shard {
         // The first poll at a random point of the first Delay spreads the fleet's polls.
         d.next_poll = now + seconds(d.random.uniform(0, d.delay_s));
         d.upload_at = now;
-        if (first) {
-            d.next_punch = now + seconds(d.random.exponential(options_.punch_interval_s));
-        }
     }
 
     // GET /iclock/getrequest: poll, then execute the commands of the reply.
