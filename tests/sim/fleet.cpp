@@ -20,7 +20,6 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -386,19 +385,21 @@ class shard {
         });
     }
 
-    // Logs the first few failures of each kind (then only counts them).
-    void log_error(const device& d, std::string_view kind, std::string_view what)
+    // Logs the first few failures of each kind (then only counts them): `kind` is the report's
+    // error kind, `endpoint` where it happened.
+    void log_error(const device& d, std::string_view endpoint, std::string_view kind,
+                   std::string_view what)
     {
         auto& logged = logged_errors_[std::string{kind}];
         if (options_.quiet || logged >= logged_errors_per_kind) {
             return;
         }
         ++logged;
-        fmt::print(stderr, "admsd-sim: {} {}: {}{}\n", d.serial_number, kind, what,
-                   logged == logged_errors_per_kind ? " (further ones only counted)" : "");
+        fmt::print(stderr, "admsd-sim: {} {}: {}{}\n", d.serial_number, endpoint, what,
+                   logged == logged_errors_per_kind
+                       ? fmt::format(" (further '{}' errors only counted)", kind)
+                       : "");
     }
-
-    // --- connection slots (--max-connections) --------------------------------------------
 
     // Waits for a connection slot; false when the run stopped first.
     net::awaitable<bool> acquire_slot(device& d)
@@ -446,10 +447,10 @@ class shard {
         release_slot(d);
     }
 
-    // --- request deadlines ---------------------------------------------------------------
-    // One sweep every 100 ms closes the sockets of requests past their deadline (their pending
-    // operations then fail, and `timed_out` says why). Cheaper than a timer per request, which
-    // costs two timer-heap updates per request; 100 ms is precise enough for a timeout.
+    // Request deadlines: one sweep every 100 ms closes the sockets of requests past their deadline
+    // (their pending operations then fail, and `timed_out` says why). Cheaper than a timer per
+    // request, which costs two timer-heap updates per request; 100 ms is precise enough for a
+    // timeout.
 
     // Gives the device's request a deadline `after` from now.
     void arm_watchdog(device& d, steady::duration after)
@@ -481,8 +482,6 @@ class shard {
             schedule_deadline_sweep();
         });
     }
-
-    // --- HTTP ----------------------------------------------------------------------------
 
     // Starts a request in d.out: the method; the caller appends the target.
     void begin_request(device& d, std::string_view method)
@@ -536,7 +535,8 @@ class shard {
         }
         if (ec) {
             ++stats_.errors.connect;
-            log_error(d, step_name(step), fmt::format("cannot open a socket: {}", ec.message()));
+            log_error(d, step_name(step), "connect",
+                      fmt::format("cannot open a socket: {}", ec.message()));
             close_connection(d);
             co_return exchange_status::connect_failed;
         }
@@ -554,11 +554,12 @@ class shard {
             close_connection(d);
             if (timed_out) {
                 ++stats_.errors.timeout;
-                log_error(d, step_name(step), "connect timed out");
+                log_error(d, step_name(step), "timeout", "connect timed out");
                 co_return exchange_status::timeout;
             }
             ++stats_.errors.connect;
-            log_error(d, step_name(step), fmt::format("connect failed: {}", connect_ec.message()));
+            log_error(d, step_name(step), "connect",
+                      fmt::format("connect failed: {}", connect_ec.message()));
             co_return exchange_status::connect_failed;
         }
         ++stats_.connections;
@@ -653,7 +654,8 @@ class shard {
                     to_ms(finished - started));
                 if (r.head.status != 200) {
                     ++stats_.errors.http[r.head.status];
-                    log_error(d, step_name(step), fmt::format("HTTP {}", r.head.status));
+                    log_error(d, step_name(step), fmt::format("http_{}", r.head.status),
+                              fmt::format("HTTP {}", r.head.status));
                 }
                 co_await end_connection(d, r.head.close);
                 co_return r;
@@ -663,7 +665,7 @@ class shard {
             close_connection(d);
             if (r.status == exchange_status::bad_reply) {
                 ++stats_.errors.bad_reply;
-                log_error(d, step_name(step), "malformed HTTP reply");
+                log_error(d, step_name(step), "bad_reply", "malformed HTTP reply");
                 co_return r;
             }
             if (reused && attempt == 0 && !timed_out && d.in.empty()) {
@@ -672,15 +674,15 @@ class shard {
             if (timed_out) {
                 r.status = exchange_status::timeout;
                 ++stats_.errors.timeout;
-                log_error(d, step_name(step), "no complete reply in time");
+                log_error(d, step_name(step), "timeout", "no complete reply in time");
             } else if (read_ec == net::error::eof) {
                 r.status = exchange_status::closed;
                 ++stats_.errors.closed;
-                log_error(d, step_name(step), "closed before the reply was complete");
+                log_error(d, step_name(step), "closed", "closed before the reply was complete");
             } else {
                 r.status = exchange_status::reset;
                 ++stats_.errors.reset;
-                log_error(d, step_name(step), read_ec.message());
+                log_error(d, step_name(step), "reset", read_ec.message());
             }
             co_return r;
         }
@@ -724,8 +726,6 @@ class shard {
         }
         return seconds(std::max(s, 0.05));
     }
-
-    // --- device behaviour ----------------------------------------------------------------
 
     // Waits until `at` unless a phase change or the end of the run wakes the device first.
     net::awaitable<void> idle_until(device& d, steady::time_point at)
@@ -823,7 +823,7 @@ class shard {
                 co_return;
             }
             ++stats_.errors.bad_reply;
-            log_error(d, "handshake", "the reply is not GET OPTION FROM: <SN> ...");
+            log_error(d, "handshake", "bad_reply", "the reply is not GET OPTION FROM: <SN> ...");
         }
         d.handshake_at = now + retry_delay(d, r);
     }
@@ -850,7 +850,7 @@ class shard {
             if (time_zone_offset(*h.time_zone) !=
                 std::chrono::duration_cast<std::chrono::minutes>(expected)) {
                 if (stats_.zone_mismatches++ == 0) {
-                    log_error(d, "handshake",
+                    log_error(d, "handshake", "zone",
                               fmt::format("TimeZone={} is not the offset of --zone {} now",
                                           *h.time_zone, options_.zone));
                 }
@@ -896,7 +896,7 @@ class shard {
         auto commands = parse_command_reply(r.body);
         if (!commands.rejected.empty()) {
             ++stats_.errors.bad_reply;
-            log_error(d, "getrequest",
+            log_error(d, "getrequest", "bad_reply",
                       fmt::format("line {} is not a command: {}",
                                   commands.rejected.front().line_number,
                                   commands.rejected.front().reason));
@@ -928,7 +928,8 @@ class shard {
         if (auto value = datetime_command_value(text)) {
             auto decoded = protocol::decode_zk_datetime(*value);
             if (!decoded) {
-                log_error(d, "getrequest", fmt::format("impossible DateTime={}", *value));
+                log_error(d, "getrequest", "datetime",
+                          fmt::format("impossible DateTime={}", *value));
                 return -1;
             }
             auto error = d.clock.set(local_ns{*decoded}, received_at, true_local(received_at));
@@ -1017,7 +1018,7 @@ class shard {
         }
         if (r.status == exchange_status::ok && r.head.status == 200) {
             ++stats_.errors.bad_reply;
-            log_error(d, "attlog",
+            log_error(d, "attlog", "bad_reply",
                       fmt::format("200 without OK:{}: '{}'", lines, r.body.substr(0, 40)));
         }
         d.upload_at = now + retry_delay(d, r);

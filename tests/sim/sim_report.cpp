@@ -132,7 +132,7 @@ std::string render_text(const report& r)
     line("admsd-sim report: {} devices against {} ({}, polls every {} s, seed {})", r.devices,
          r.target, r.keep_alive ? "keep-alive" : "Connection: close", number(r.delay_s, 2), r.seed);
     line("  run          {} s of activity + {} s of drain{}", number(r.duration_s, 1),
-         number(r.drain_s, 1), r.drained ? "" : " (drain deadline reached)");
+         number(r.drain_s, 1), r.drained ? "" : " (ended with punches unacknowledged)");
     line("  devices      {} handshaken, {} clock-synced", r.devices_handshaken, r.devices_synced);
     line("  requests     {} ({}/s), {} connections", r.requests,
          number(rate(r.requests, elapsed), 1), r.connections);
