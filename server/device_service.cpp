@@ -112,7 +112,10 @@ storage_status device_service::load()
             // Only accepted requests update remote_address, so a device with a key was last
             // accepted from there.
             key_verified_from_[sn] = record.remote_address;
-            devices_[sn].record = std::move(record);
+            auto& entry = devices_[sn];
+            entry.options = std::move(record.options);
+            record.options.clear();
+            entry.record = std::move(record);
         }
         // Devices declared in the config file but never seen become known at first contact.
         // Declaring a device also admits it in approval mode.
@@ -202,6 +205,7 @@ device_snapshot device_service::snapshot_of(const device_entry& entry) const
 {
     device_snapshot s;
     s.record = entry.record;
+    s.record.options = entry.options;
     s.settings = entry.settings;
     auto zone = entry.zone ? *entry.zone : zone_of(entry);
     s.zone_name = std::string{zone.name()};

@@ -112,7 +112,8 @@ class device_service {
 
     // The registry's copy of one device.
     struct device_entry {
-        device_record record;
+        device_record record; // without options: a request copies it, and never needs them
+        std::vector<protocol::key_value> options; // as loaded at start, for the admin API
         device_settings settings; // from the config file
         // zone_of() computed once, not per request; reset it when the zone settings change.
         std::optional<tz::zone> zone;

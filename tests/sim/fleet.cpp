@@ -822,6 +822,13 @@ class shard {
                 apply_handshake(d, *options, r.received_at, now);
                 co_return;
             }
+            if (options_.stub_server) {
+                // A stub (nginx answering OK in the benchmarks) has no options to give.
+                handshake_options none;
+                none.serial_number = d.serial_number;
+                apply_handshake(d, none, r.received_at, now);
+                co_return;
+            }
             ++stats_.errors.bad_reply;
             log_error(d, "handshake", "bad_reply", "the reply is not GET OPTION FROM: <SN> ...");
         }

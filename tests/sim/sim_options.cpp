@@ -68,6 +68,8 @@ std::string usage_text()
            "Delay\n"
            "  --ramp S              spread the handshakes over S seconds (default 0)\n"
            "  --keep-alive          reuse one connection per device (default: Connection: close)\n"
+           "  --stub-server         take any 200 handshake reply (a stub answering OK, for a "
+           "baseline)\n"
            "  --punch-interval S    mean seconds between realtime punches per device (default 0 = "
            "none)\n"
            "  --backlog N           punches per device pending at start, sent in 128-line batches\n"
@@ -110,6 +112,10 @@ options_parse parse_options(const std::vector<std::string_view>& args)
         }
         if (name == "--keep-alive") {
             o.keep_alive = true;
+            continue;
+        }
+        if (name == "--stub-server") {
+            o.stub_server = true;
             continue;
         }
         if (name == "--quiet") {

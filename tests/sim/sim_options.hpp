@@ -23,6 +23,7 @@ struct sim_options {
     bool delay_from_server = false;     // --delay server: use the handshake's Delay instead
     double ramp_s = 0;                  // --ramp: handshakes spread over this long
     bool keep_alive = false;            // --keep-alive: one connection per device, reused
+    bool stub_server = false; // --stub-server: any 200 handshake reply counts (nginx's fixed OK)
     double punch_interval_s = 0;        // --punch-interval: mean seconds between punches, 0 = none
     std::uint64_t backlog = 0;          // --backlog: punches per device pending at start
     double clock_offset_s = 0;          // --clock-offset: initial clock error within [-S, +S]
