@@ -61,6 +61,24 @@ std::optional<std::chrono::local_seconds> parse_civil_time(std::string_view text
 std::string format_civil_time(std::chrono::local_seconds time, char separator)
 {
     auto [date, tod] = split(time);
+    int year = static_cast<int>(date.year());
+    if (year >= 0 && year <= 9999) {
+        // Every stored punch goes through here: digits by hand, one allocation-free string.
+        std::string out = "0000-00-00 00:00:00";
+        auto two = [&](std::size_t at, long long v) {
+            out[at] = static_cast<char>('0' + v / 10);
+            out[at + 1] = static_cast<char>('0' + v % 10);
+        };
+        two(0, year / 100);
+        two(2, year % 100);
+        two(5, static_cast<unsigned>(date.month()));
+        two(8, static_cast<unsigned>(date.day()));
+        out[10] = separator;
+        two(11, tod.hours().count());
+        two(14, tod.minutes().count());
+        two(17, tod.seconds().count());
+        return out;
+    }
     return fmt::format("{:04}-{:02}-{:02}{}{:02}:{:02}:{:02}", static_cast<int>(date.year()),
                        static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
                        separator, tod.hours().count(), tod.minutes().count(),
