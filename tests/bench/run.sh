@@ -610,7 +610,7 @@ fleet_row() {
         check_note "$row: $nginx_failed; nginx column skipped"
         continue
       fi
-      worst=$(jq_num "$json" '[.endpoints[] | select(.count > 0) | .p99_ms] | max')
+      worst=$(jq_num "$json" '[.endpoints | del(.getrequest_time_sync) | .[] | select(.count > 0) | .p99_ms] | max')
       if [ "$server" = admsd ]; then
         rows=$(count_punches "$data")
         if [ "$acked" != NA ] && [ "$rows" -lt "$acked" ]; then
@@ -637,7 +637,7 @@ fleet_row() {
   verdict=$(awk -v p="$a" -v m="$h" 'BEGIN { print (p != "NA" && m != "NA" && p < 5 && m < 200) ? "PASS" : "FAIL" }')
   [ "$errors" -gt 0 ] && { verdict="FAIL (errors)"; notes+="$errors failed admsd rounds or checks; "; }
   [ -n "$nginx_failed" ] && notes+="nginx: $nginx_failed; "
-  notes+="p99 = the slowest endpoint's; memory: median over rounds of max VmRSS $m MB"
+  notes+="p99 = the slowest endpoint's, polls that delivered a time sync (held by design until the whole second) apart; memory: median over rounds of max VmRSS $m MB"
   local nginx_cell
   nginx_cell="p99 $(fmt_num "$n" '%.2f') ms"
   [ "$n" = NA ] && nginx_cell="— (see notes)"

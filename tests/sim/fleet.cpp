@@ -149,7 +149,8 @@ struct exchange_result {
     exchange_status status = exchange_status::ok;
     reply_head head;
     std::string_view body;
-    sys_ns received_at{}; // the system clock when the reply's last byte was read
+    sys_ns received_at{};  // the system clock when the reply's last byte was read
+    double latency_ms = 0; // first request byte written to last reply byte read
 };
 
 // What one shard counts; merged into the report at the end.
@@ -650,8 +651,12 @@ class shard {
             if (reply_end) {
                 r.status = exchange_status::ok;
                 r.body = std::string_view{d.in}.substr(*head_end, *reply_end - *head_end);
-                stats_.latency_ms[static_cast<std::size_t>(step)].push_back(
-                    to_ms(finished - started));
+                r.latency_ms = to_ms(finished - started);
+                // A poll's sample is recorded by poll(), which knows whether the reply set the
+                // clock (a server may hold such a reply until the whole second it carries).
+                if (step != timed_step::getrequest) {
+                    stats_.latency_ms[static_cast<std::size_t>(step)].push_back(r.latency_ms);
+                }
                 if (r.head.status != 200) {
                     ++stats_.errors.http[r.head.status];
                     log_error(d, step_name(step), fmt::format("http_{}", r.head.status),
@@ -908,6 +913,12 @@ class shard {
                                   commands.rejected.front().line_number,
                                   commands.rejected.front().reason));
         }
+        bool sets_clock = std::any_of(commands.records.begin(), commands.records.end(),
+                                      [](const auto& c) { return datetime_command_value(c.text); });
+        stats_
+            .latency_ms[static_cast<std::size_t>(sets_clock ? timed_step::getrequest_time_sync
+                                                            : timed_step::getrequest)]
+            .push_back(r.latency_ms);
         bool reboot = false;
         for (const auto& command : commands.records) {
             int code = execute(d, command.text, r.received_at, reboot);

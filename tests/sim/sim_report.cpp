@@ -66,6 +66,8 @@ std::string_view step_name(timed_step step)
         return "attlog";
     case timed_step::devicecmd:
         return "devicecmd";
+    case timed_step::getrequest_time_sync:
+        return "getrequest_time_sync";
     case timed_step::connection_wait:
         return "connection_wait";
     }
@@ -153,9 +155,10 @@ std::string render_text(const report& r)
          "max");
     for (std::size_t i = 0; i < timed_step_count; ++i) {
         const auto& d = r.latency_ms[i];
-        auto name = static_cast<timed_step>(i) == timed_step::connection_wait
-                        ? std::string_view{"conn. wait"}
-                        : step_name(static_cast<timed_step>(i));
+        auto step = static_cast<timed_step>(i);
+        auto name = step == timed_step::connection_wait        ? std::string_view{"conn. wait"}
+                    : step == timed_step::getrequest_time_sync ? std::string_view{"poll+sync"}
+                                                               : step_name(step);
         line("               {:<11}{:>9}{:>10}{:>10}{:>10}{:>10}", name, d.count, number(d.p50),
              number(d.p99), number(d.p999), number(d.max));
     }
@@ -194,7 +197,7 @@ std::string render_json(const report& r)
     errors += "}";
     std::string endpoints = "{";
     for (auto step : {timed_step::handshake, timed_step::getrequest, timed_step::attlog,
-                      timed_step::devicecmd}) {
+                      timed_step::devicecmd, timed_step::getrequest_time_sync}) {
         auto i = static_cast<std::size_t>(step);
         endpoints += fmt::format("{}{}: {}", step != timed_step::handshake ? ", " : "",
                                  json_string(step_name(static_cast<timed_step>(i))),

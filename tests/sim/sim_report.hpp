@@ -13,19 +13,21 @@
 namespace adms::sim {
 
 // The timed parts of a run: connecting, one entry per iclock endpoint, and the wait for a
-// connection slot (--max-connections) before connecting.
+// connection slot (--max-connections) before connecting. Polls whose reply carried a DateTime
+// command are apart (getrequest_time_sync): admsd holds those until the whole second.
 enum class timed_step : std::size_t {
     connect,
     handshake,
     getrequest,
     attlog,
     devicecmd,
+    getrequest_time_sync,
     connection_wait,
 };
-inline constexpr std::size_t timed_step_count = 6;
+inline constexpr std::size_t timed_step_count = 7;
 
 // The report name of a step: "connect", "handshake", "getrequest", "attlog", "devicecmd",
-// "connection_wait".
+// "getrequest_time_sync", "connection_wait".
 std::string_view step_name(timed_step step);
 
 // The value at percentile `p` (0 < p <= 1) of ascending `sorted` by the nearest-rank method:

@@ -359,6 +359,7 @@ TEST_CASE("The JSON report has the documented keys", "[sim][report]")
                      "\"attlog\":",
                      "\"connection_wait\": {",
                      "\"devicecmd\":",
+                     "\"getrequest_time_sync\":",
                      "\"p999_ms\":",
                      "\"time_sync\": {\"count\": 3, \"p50_abs_ms\":",
                      "\"max_abs_ms\":",
