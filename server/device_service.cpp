@@ -310,12 +310,19 @@ void device_service::note_queued(const std::string& serial_number)
 
 boost::asio::awaitable<std::chrono::sys_seconds> device_service::at_next_second()
 {
-    auto now = clock::now();
-    auto boundary = std::chrono::ceil<std::chrono::seconds>(now);
     boost::asio::steady_timer timer{co_await boost::asio::this_coro::executor};
-    timer.expires_after(boundary - now);
-    co_await timer.async_wait(boost::asio::use_awaitable);
-    co_return std::chrono::sys_seconds{boundary.time_since_epoch()};
+    for (int attempt = 0;; ++attempt) {
+        auto now = clock::now();
+        auto boundary = std::chrono::ceil<std::chrono::seconds>(now);
+        timer.expires_after(boundary - now);
+        co_await timer.async_wait(boost::asio::use_awaitable);
+        // When many replies wait for the same second (a fleet synced at once), the last ones
+        // resume late and would set their clocks behind by that much: they take the next second
+        // instead (at most twice), which also spreads the burst.
+        if (clock::now() - boundary <= max_time_reply_lateness || attempt == 2) {
+            co_return std::chrono::sys_seconds{boundary.time_since_epoch()};
+        }
+    }
 }
 
 void device_service::update_record(const std::string& serial_number,
@@ -1086,11 +1093,18 @@ device_service::command_results(const http_request& request, const protocol::icl
                 return kept.error;
             }
         }
-        auto commands = store_.list_commands(sn, 200);
-        if (!commands) {
-            return commands.error;
+        // The commands the results answer (one indexed look-up each), to tell time syncs.
+        std::vector<queued_command> commands;
+        for (const auto& r : parsed.records) {
+            auto found = store_.find_command(sn, r.id);
+            if (!found) {
+                return found.error;
+            }
+            if (*found.value) {
+                commands.push_back(std::move(**found.value));
+            }
         }
-        return outcome{std::move(*matches.value), std::move(*commands.value)};
+        return outcome{std::move(*matches.value), std::move(commands)};
     });
     if (!result) {
         co_return storage_failure(fmt::format("recording command results from {}", sn),

@@ -114,7 +114,7 @@ class device_service {
     struct device_entry {
         device_record record; // without options: a request copies it, and never needs them
         std::vector<protocol::key_value> options; // as loaded at start, for the admin API
-        device_settings settings; // from the config file
+        device_settings settings;                 // from the config file
         // zone_of() computed once, not per request; reset it when the zone settings change.
         std::optional<tz::zone> zone;
         // Polls before this instant have nothing to claim (no command queued since the last
@@ -240,6 +240,8 @@ class device_service {
     std::string storage_error_;
     std::chrono::steady_clock::time_point next_write_attempt_{};
     static constexpr std::chrono::seconds storage_retry_interval{1};
+    // How late after its second a time reply may still go out with that second (at_next_second).
+    static constexpr std::chrono::milliseconds max_time_reply_lateness{20};
 };
 
 } // namespace adms::server

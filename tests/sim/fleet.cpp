@@ -149,8 +149,9 @@ struct exchange_result {
     exchange_status status = exchange_status::ok;
     reply_head head;
     std::string_view body;
-    sys_ns received_at{};  // the system clock when the reply's last byte was read
-    double latency_ms = 0; // first request byte written to last reply byte read
+    sys_ns received_at{};         // the system clock when the reply's last byte was read
+    double latency_ms = 0;        // first request byte written to last reply byte read
+    steady::time_point started{}; // when the request's first byte was written
 };
 
 // What one shard counts; merged into the report at the end.
@@ -508,6 +509,15 @@ class shard {
         d.out += body;
     }
 
+    // Keeps a latency sample of a request started at `started`, unless it started within
+    // --warmup of the run's start (then only the counts include it).
+    void record(timed_step step, steady::time_point started, double ms)
+    {
+        if (started >= times_.start + seconds(options_.warmup_s)) {
+            stats_.latency_ms[static_cast<std::size_t>(step)].push_back(ms);
+        }
+    }
+
     // Opens a connection for `d` (a slot first); a failure is counted and logged.
     net::awaitable<exchange_status> connect(device& d, timed_step step)
     {
@@ -515,8 +525,7 @@ class shard {
         if (!co_await acquire_slot(d)) {
             co_return exchange_status::stopped;
         }
-        stats_.latency_ms[static_cast<std::size_t>(timed_step::connection_wait)].push_back(
-            to_ms(steady::now() - waiting));
+        record(timed_step::connection_wait, waiting, to_ms(steady::now() - waiting));
         if (phase_ == phase::stopped) {
             release_slot(d);
             co_return exchange_status::stopped;
@@ -564,8 +573,7 @@ class shard {
             co_return exchange_status::connect_failed;
         }
         ++stats_.connections;
-        stats_.latency_ms[static_cast<std::size_t>(timed_step::connect)].push_back(
-            to_ms(steady::now() - started));
+        record(timed_step::connect, started, to_ms(steady::now() - started));
         d.connected = true;
         co_return exchange_status::ok;
     }
@@ -652,10 +660,11 @@ class shard {
                 r.status = exchange_status::ok;
                 r.body = std::string_view{d.in}.substr(*head_end, *reply_end - *head_end);
                 r.latency_ms = to_ms(finished - started);
+                r.started = started;
                 // A poll's sample is recorded by poll(), which knows whether the reply set the
                 // clock (a server may hold such a reply until the whole second it carries).
                 if (step != timed_step::getrequest) {
-                    stats_.latency_ms[static_cast<std::size_t>(step)].push_back(r.latency_ms);
+                    record(step, started, r.latency_ms);
                 }
                 if (r.head.status != 200) {
                     ++stats_.errors.http[r.head.status];
@@ -915,10 +924,8 @@ class shard {
         }
         bool sets_clock = std::any_of(commands.records.begin(), commands.records.end(),
                                       [](const auto& c) { return datetime_command_value(c.text); });
-        stats_
-            .latency_ms[static_cast<std::size_t>(sets_clock ? timed_step::getrequest_time_sync
-                                                            : timed_step::getrequest)]
-            .push_back(r.latency_ms);
+        record(sets_clock ? timed_step::getrequest_time_sync : timed_step::getrequest, r.started,
+               r.latency_ms);
         bool reboot = false;
         for (const auto& command : commands.records) {
             int code = execute(d, command.text, r.received_at, reboot);

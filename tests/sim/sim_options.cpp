@@ -67,6 +67,8 @@ std::string usage_text()
            "  --delay S|server      seconds between polls (default 10); 'server': the handshake's "
            "Delay\n"
            "  --ramp S              spread the handshakes over S seconds (default 0)\n"
+           "  --warmup S            leave requests started in the first S seconds out of the "
+           "latencies\n"
            "  --keep-alive          reuse one connection per device (default: Connection: close)\n"
            "  --stub-server         take any 200 handshake reply (a stub answering OK, for a "
            "baseline)\n"
@@ -169,6 +171,8 @@ options_parse parse_options(const std::vector<std::string_view>& args)
             ok = o.delay_from_server || seconds(o.delay_s, 0.01, true);
         } else if (name == "--ramp") {
             ok = seconds(o.ramp_s, 0, true);
+        } else if (name == "--warmup") {
+            ok = seconds(o.warmup_s, 0, true);
         } else if (name == "--punch-interval") {
             ok = seconds(o.punch_interval_s, 0, true) &&
                  (o.punch_interval_s == 0 || o.punch_interval_s >= 0.001);

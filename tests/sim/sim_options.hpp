@@ -22,6 +22,7 @@ struct sim_options {
     double delay_s = 10;            // --delay: seconds between polls
     bool delay_from_server = false; // --delay server: use the handshake's Delay instead
     double ramp_s = 0;              // --ramp: handshakes spread over this long
+    double warmup_s = 0;            // --warmup: latencies of requests started before are left out
     bool keep_alive = false;        // --keep-alive: one connection per device, reused
     bool stub_server = false;    // --stub-server: any 200 handshake reply counts (nginx's fixed OK)
     double punch_interval_s = 0; // --punch-interval: mean seconds between punches, 0 = none
