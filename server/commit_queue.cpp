@@ -78,13 +78,14 @@ void commit_queue::loop()
                 j->execute();
             }
         });
-        for (auto& j : batch) {
-            j->complete(committed ? nullptr : &committed.error);
-        }
         {
+            // Counted before anyone resumes, so a caller sees its own batch counted.
             std::lock_guard lock{mutex_};
             ++batches_;
             calls_ += batch.size();
+        }
+        for (auto& j : batch) {
+            j->complete(committed ? nullptr : &committed.error);
         }
         batch.clear();
     }
