@@ -9,7 +9,7 @@ namespace adms::server {
 
 // Runs blocking work (SQLite, fsync) off the I/O threads: `co_await pool.run(f)` executes f on
 // one of the pool's threads and resumes the caller on its own executor with f's result (or its
-// exception). A pool of one thread is the single writer the house style asks for.
+// exception). It serves the admin API's reads; writes go through commit_queue (group commit).
 // Thread safety: run() may be called from any thread.
 class blocking_pool {
   public:

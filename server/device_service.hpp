@@ -50,7 +50,7 @@ struct device_patch {
 // The iclock endpoints: handshake, uploads, command polls and results, time replies. Owns the
 // in-memory device registry (backed by storage) and decides when a device's clock is set.
 // Thread safety: handle() may run on many I/O threads at once; the registry is guarded by one
-// mutex never held across co_await, and storage calls run on the writer pool.
+// mutex never held across co_await, and storage writes go through the commit queue.
 class device_service {
   public:
     device_service(const settings& config, storage& store, commit_queue& writer, logger& log,
