@@ -1,5 +1,6 @@
 #include "server/admin_api.hpp"
 
+#include "protocol/civil_time.hpp"
 #include "protocol/devicecmd.hpp"
 #include "protocol/info.hpp"
 #include "protocol/text.hpp"
@@ -38,6 +39,8 @@ constexpr int max_sync_timeout_s = 300;
 // Punch pages: the default and largest `limit`, and the rows per CSV chunk.
 constexpr std::size_t default_punch_limit = 1000;
 constexpr std::size_t max_punch_limit = 10000;
+constexpr std::size_t default_drift_limit = 1000;
+constexpr std::size_t max_drift_limit = 10000;
 constexpr std::size_t csv_page_rows = 2000;
 // Time-sync commands listed in GET /devices/{id}.
 constexpr std::size_t listed_time_syncs = 5;
@@ -200,6 +203,8 @@ struct admin_api::impl {
     boost::asio::awaitable<http_response> sync_many(const http_request& request,
                                                     const query_params& params);
     boost::asio::awaitable<http_response> device_time(const device_snapshot& d);
+    boost::asio::awaitable<http_response> device_drift(const device_snapshot& d,
+                                                       const query_params& params);
     http_response ping(const device_snapshot& d) const;
     boost::asio::awaitable<http_response> post_command(const device_snapshot& d,
                                                        const http_request& request);
@@ -368,8 +373,8 @@ input_result<sync_options> read_sync_options(const query_params& params, std::st
     return options;
 }
 
-const std::vector<std::string_view> device_suffixes{"sync-time", "time", "ping", "commands",
-                                                    "approve"};
+const std::vector<std::string_view> device_suffixes{"sync-time", "time",    "ping",
+                                                    "commands",  "approve", "drift"};
 
 // Whether an alias can name a device in a URL path without quoting or clashing with a route.
 bool valid_alias(std::string_view alias)
@@ -516,6 +521,15 @@ boost::asio::awaitable<http_response> admin_api::impl::route(const http_request&
         auto device = devices.find_device(id);
         if (!device) {
             co_return error_reply(404, fmt::format("Device not found: {}", id));
+        }
+        if (segments.size() == 3 && segments[2] == "drift") {
+            if (method != "GET") {
+                co_return method_not_allowed("GET");
+            }
+            if (auto bad = only({"from", "to", "after", "limit"})) {
+                co_return input_reply(*bad);
+            }
+            co_return co_await device_drift(*device, params);
         }
         if (auto bad = only({})) {
             co_return input_reply(*bad);
@@ -999,6 +1013,104 @@ boost::asio::awaitable<http_response> admin_api::impl::device_time(const device_
     o["samples"] = estimate.samples_used;
     o["note"] = estimate.note;
     co_return json_reply(200, o);
+}
+
+boost::asio::awaitable<http_response> admin_api::impl::device_drift(const device_snapshot& d,
+                                                                    const query_params& params)
+{
+    const auto& sn = d.record.serial_number;
+    auto zone = zone_of(d);
+    clock_offset_query query;
+    query.serial_number = sn;
+    query.limit = default_drift_limit;
+    for (const auto& [key, value] : params) {
+        if (key == "from" || key == "to") {
+            // An instant, or a wall-clock time in the device's zone (earliest reading).
+            auto bound = parse_time_bound(value, key == "to");
+            if (!bound.bound) {
+                co_return input_reply({key, bound.error});
+            }
+            std::optional<instant> at;
+            if (bound.bound->utc) {
+                at = instant{*bound.bound->utc};
+            } else if (auto local = protocol::parse_civil_time(bound.bound->local.value_or(""))) {
+                if (auto utc = zone.to_utc(
+                        *local, {tz::gap_policy::transition, tz::overlap_policy::earliest})) {
+                    at = instant{*utc};
+                }
+            }
+            if (!at) {
+                co_return input_reply({key, "not a time in the device's zone"});
+            }
+            (key == "from" ? query.from : query.to) = at;
+        } else if (key == "after") {
+            auto after = parse_number(value);
+            if (!after || *after < 0) {
+                co_return input_reply({"after", "must be a cursor from a previous page's next"});
+            }
+            query.after_id = *after;
+        } else if (key == "limit") {
+            auto limit = parse_number(value);
+            if (!limit || *limit < 1 || *limit > static_cast<long long>(max_drift_limit)) {
+                co_return input_reply(
+                    {"limit", fmt::format("must be from 1 to {}", max_drift_limit)});
+            }
+            query.limit = static_cast<std::size_t>(*limit);
+        }
+    }
+    // One row more than asked tells whether another page exists.
+    auto probe = query;
+    probe.limit = query.limit + 1;
+    auto rows = co_await reader.run([&] { return store.list_clock_offsets(probe); });
+    if (!rows) {
+        co_return error_reply(503, "storage unavailable: " + rows.error.message);
+    }
+    bool more = rows.value->size() > query.limit;
+    if (more) {
+        rows.value->pop_back();
+    }
+    json::array data;
+    for (const auto& row : *rows.value) {
+        const auto& p = row.point;
+        data.push_back(json::object{
+            {"id", row.id},
+            {"time", format_iso(p.measured_at, zone, true)},
+            {"offset_ms", p.offset_ms},
+            {"offset_seconds", static_cast<double>(p.offset_ms) / 1000.0},
+            {"uncertainty_ms", p.uncertainty_ms},
+            {"source", p.source},
+        });
+    }
+    const auto& watch = devices.drift_settings();
+    auto threshold_s = std::chrono::duration_cast<std::chrono::seconds>(watch.threshold).count();
+    json::object current{{"source", "unknown"},
+                         {"offset_ms", nullptr},
+                         {"uncertainty_ms", nullptr},
+                         {"measured_at", nullptr}};
+    bool alerting = false;
+    if (auto status = devices.drift_of(sn)) {
+        alerting = status->alerting;
+        const auto& e = status->estimate;
+        current["source"] = std::string{to_string(e.source)};
+        if (e.offset) {
+            current["offset_ms"] = e.offset->count();
+            current["uncertainty_ms"] = e.uncertainty.count();
+        }
+        current["measured_at"] = optional_time(e.measured_at, zone);
+    }
+    auto next = rows.value->empty() ? query.after_id : rows.value->back().id;
+    co_return json_reply(200, json::object{{"success", true},
+                                           {"id", id_of(d)},
+                                           {"sn", sn},
+                                           {"zone", d.zone_name},
+                                           {"watch", threshold_s > 0},
+                                           {"threshold_seconds", threshold_s},
+                                           {"alerting", alerting},
+                                           {"current", std::move(current)},
+                                           {"data", std::move(data)},
+                                           {"count", rows.value->size()},
+                                           {"next", next},
+                                           {"has_more", more}});
 }
 
 http_response admin_api::impl::ping(const device_snapshot& d) const

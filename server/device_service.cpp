@@ -29,6 +29,15 @@
 namespace adms::server {
 namespace {
 
+// How long the drift watch's history is kept.
+constexpr auto drift_history_kept = std::chrono::days{90};
+
+// Drift points kept for the next flush at most (while storage fails, newer ones are dropped).
+constexpr std::size_t max_pending_drift_points = 100'000;
+
+// Punches per upload given to the drift watch: the latest by device time are the least delayed.
+constexpr std::size_t drift_samples_per_upload = 4;
+
 // The kind stored with time-sync commands; the reason follows it ("time-sync: boot").
 constexpr std::string_view time_sync_kind = "time-sync";
 
@@ -76,6 +85,23 @@ std::string registry_code(std::string_view serial_number)
     return fmt::format("{:016x}", hash);
 }
 
+// The clock evidence of one upload: the latest punches placed on UTC, received at `received`.
+std::vector<punch_sample> latest_samples(const std::vector<punch_input>& punches, instant received)
+{
+    std::vector<punch_sample> samples;
+    for (const auto& p : punches) {
+        if (p.utc) {
+            samples.push_back({*p.utc, received});
+        }
+    }
+    auto keep = std::min(samples.size(), drift_samples_per_upload);
+    std::partial_sort(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(keep),
+                      samples.end(),
+                      [](const auto& a, const auto& b) { return a.device_utc > b.device_utc; });
+    samples.resize(keep);
+    return samples;
+}
+
 } // namespace
 
 device_service::device_service(const settings& config, storage& store, commit_queue& writer,
@@ -87,6 +113,8 @@ device_service::device_service(const settings& config, storage& store, commit_qu
       by_serial_number_{static_cast<double>(config.device_rate_limit)},
       by_address_{static_cast<double>(config.address_rate_limit)}
 {
+    drift_params_.threshold =
+        std::chrono::duration_cast<std::chrono::milliseconds>(config.drift_threshold);
 }
 
 template <class F>
@@ -115,6 +143,10 @@ storage_status device_service::load()
             auto& entry = devices_[sn];
             entry.options = std::move(record.options);
             record.options.clear();
+            // The drift watch starts from the last confirmed sync; punches come as they arrive.
+            if (record.time_sync_confirmed_at) {
+                entry.drift.note_sync(record.time_sync_sent_at, *record.time_sync_confirmed_at);
+            }
             entry.record = std::move(record);
         }
         // Devices declared in the config file but never seen become known at first contact.
@@ -473,7 +505,7 @@ boost::asio::awaitable<void> device_service::flush_devices()
     }
     {
         std::lock_guard lock{mutex_};
-        if (dirty_.empty()) {
+        if (dirty_.empty() && drift_points_.empty()) {
             co_return;
         }
     }
@@ -486,7 +518,17 @@ boost::asio::awaitable<void> device_service::flush_devices()
         for (const auto& r : records) {
             all.push_back(r.serial_number);
         }
-        return upsert_all(records, failed);
+        auto status = upsert_all(records, failed);
+        if (auto points = take_drift_points(); !points.empty()) {
+            // History, not acknowledged data: points a failed write loses are not retried.
+            if (auto stored = store_.store_clock_offsets(points, to_instant(clock::now()) -
+                                                                     drift_history_kept);
+                !stored) {
+                log_.event("error", fmt::format("Saving {} drift points failed: {}", points.size(),
+                                                stored.error.message));
+            }
+        }
+        return status;
     });
     if (!saved) {
         // Whether the commit or single rows failed, writing them all again is harmless.
@@ -502,6 +544,14 @@ storage_status device_service::flush_devices_now()
     auto records = take_dirty();
     std::vector<std::string> failed;
     auto saved = upsert_all(records, failed);
+    if (auto points = take_drift_points(); !points.empty()) {
+        if (auto stored =
+                store_.store_clock_offsets(points, to_instant(clock::now()) - drift_history_kept);
+            !stored) {
+            log_.event("error", fmt::format("Saving {} drift points at stop failed: {}",
+                                            points.size(), stored.error.message));
+        }
+    }
     if (!saved) {
         restore_dirty(failed);
     }
@@ -903,6 +953,11 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
     if (moved || device.is_new) {
         save_device(sn);
     }
+    if (!punches.empty()) {
+        co_await watch_drift(sn, received, [&](drift_tracker& tracker) {
+            tracker.note_punches(latest_samples(punches, received), drift_params_);
+        });
+    }
     co_return text_response(200, accepted ? fmt::format("OK:{}", *accepted) : "OK");
 }
 
@@ -1113,6 +1168,8 @@ device_service::command_results(const http_request& request, const protocol::icl
     storage_ok();
 
     bool changed = false;
+    bool confirmed_sync = false;
+    std::optional<instant> confirmed_sync_sent_at;
     std::size_t acknowledged = 0;
     std::size_t failed = 0;
     for (std::size_t i = 0; i < parsed.records.size(); ++i) {
@@ -1134,6 +1191,8 @@ device_service::command_results(const http_request& request, const protocol::icl
                 rec.time_sync_confirmed_at = received;
                 rec.time_sync_error.clear();
             });
+            confirmed_sync_sent_at = command->sent_at;
+            confirmed_sync = true;
             log_.event("time_sync_confirmed",
                        fmt::format("\xE2\x9C\x85 Device {} confirmed time sync (command {})",
                                    escape_for_log(sn), escape_for_log(r.id)),
@@ -1163,6 +1222,11 @@ device_service::command_results(const http_request& request, const protocol::icl
     }
     if (changed) {
         save_device(sn);
+    }
+    if (confirmed_sync) {
+        co_await watch_drift(sn, received, [&](drift_tracker& tracker) {
+            tracker.note_sync(confirmed_sync_sent_at, received);
+        });
     }
     co_return text_response(200, "OK");
 }
@@ -1258,6 +1322,91 @@ bool device_service::storage_healthy() const
 {
     std::lock_guard lock{mutex_};
     return !storage_failed_;
+}
+
+boost::asio::awaitable<void>
+device_service::watch_drift(const std::string& serial_number, instant now,
+                            const std::function<void(drift_tracker&)>& feed)
+{
+    if (drift_params_.threshold <= std::chrono::milliseconds{0}) {
+        co_return;
+    }
+    drift_update update;
+    std::string id = serial_number;
+    {
+        std::lock_guard lock{mutex_};
+        auto it = devices_.find(serial_number);
+        if (it == devices_.end()) {
+            co_return;
+        }
+        feed(it->second.drift);
+        update = it->second.drift.evaluate(now, drift_params_);
+        if (update.record && drift_points_.size() < max_pending_drift_points) {
+            const auto& p = *update.record;
+            drift_points_.push_back({serial_number, p.measured_at, p.offset.count(),
+                                     p.uncertainty.count(), std::string{to_string(p.source)}});
+        }
+        if (const auto& alias = it->second.record.alias; alias && !alias->empty()) {
+            id = *alias;
+        }
+    }
+    if (update.alert == drift_alert::none) {
+        co_return;
+    }
+    const auto& e = update.estimate;
+    auto offset = e.offset.value_or(std::chrono::milliseconds{0});
+    auto seconds = [](std::chrono::milliseconds d) {
+        return static_cast<double>(d.count()) / 1000.0;
+    };
+    bool raised = update.alert == drift_alert::raised;
+    stats_.clock_drift(raised);
+    std::vector<std::pair<std::string, std::string>> fields{
+        {"sn", serial_number},
+        {"offset_ms", std::to_string(offset.count())},
+        {"source", std::string{to_string(e.source)}}};
+    if (!raised) {
+        log_.event("clock_drift_cleared",
+                   fmt::format("Device {} clock is back within the drift threshold: {:+.1f} s "
+                               "(\u00b1{:.1f} s, from {})",
+                               escape_for_log(id), seconds(offset), seconds(e.uncertainty),
+                               to_string(e.source)),
+                   fields);
+        co_return;
+    }
+    bool sync = config_.drift_auto_sync;
+    log_.event(
+        "clock_drift",
+        fmt::format(
+            "\xE2\x9A\xA0\xEF\xB8\x8F Device {} clock is {:.1f} s {} "
+            "(\u00b1{:.1f} s, from {}), beyond the drift threshold of {} s{}",
+            escape_for_log(id), std::abs(seconds(offset)), offset.count() > 0 ? "fast" : "slow",
+            seconds(e.uncertainty), to_string(e.source),
+            std::chrono::duration_cast<std::chrono::seconds>(drift_params_.threshold).count(),
+            sync ? "; queueing a time sync" : ""),
+        fields);
+    if (sync) {
+        co_await request_time_sync(serial_number, "clock drift");
+    }
+}
+
+std::vector<clock_offset_point> device_service::take_drift_points()
+{
+    std::lock_guard lock{mutex_};
+    return std::exchange(drift_points_, {});
+}
+
+std::optional<device_service::drift_status>
+device_service::drift_of(const std::string& serial_number) const
+{
+    auto now = to_instant(clock::now());
+    std::lock_guard lock{mutex_};
+    auto it = devices_.find(serial_number);
+    if (it == devices_.end()) {
+        return std::nullopt;
+    }
+    // Evaluated on a copy: looking must not record points or move the alert.
+    auto tracker = it->second.drift;
+    return drift_status{tracker.evaluate(now, drift_params_).estimate, tracker.alerting()};
 }
 
 boost::asio::awaitable<storage_result<enqueued_command>>

@@ -2,6 +2,7 @@
 
 #include "protocol/query.hpp"
 #include "server/access_control.hpp"
+#include "server/drift_watch.hpp"
 #include "server/http_message.hpp"
 #include "server/settings.hpp"
 #include "server/storage.hpp"
@@ -89,6 +90,14 @@ class device_service {
     // An alias another device uses (as alias or serial number) is refused.
     boost::asio::awaitable<update_result> update_device(const std::string& serial_number,
                                                         const device_patch& patch);
+    // What the drift watch knows of a device's clock now (nullopt: unknown device).
+    struct drift_status {
+        clock_estimate estimate;
+        bool alerting = false;
+    };
+    std::optional<drift_status> drift_of(const std::string& serial_number) const;
+    // The drift watch's settings (threshold zero: the watch is off).
+    const drift_params& drift_settings() const { return drift_params_; }
     // False while storage writes fail (uploads are answered 503).
     bool storage_healthy() const;
     // The last storage failure while unhealthy; empty when healthy.
@@ -123,8 +132,9 @@ class device_service {
         // Bumped by every command queued for the device, so a claim that overlapped a queueing
         // does not push next_claim past the new command.
         std::uint64_t queued_generation = 0;
-        bool dirty = false; // changed since its row was last written (listed in dirty_)
-        int patching = 0;   // PATCH writes in flight: a flush must not write an older copy
+        drift_tracker drift; // clock evidence as it arrives, and the drift alert's state
+        bool dirty = false;  // changed since its row was last written (listed in dirty_)
+        int patching = 0;    // PATCH writes in flight: a flush must not write an older copy
     };
 
     // What a request needs to know about its device, copied out of the registry.
@@ -199,6 +209,13 @@ class device_service {
     // Logs the time-sync block for a time command or reply that goes out now.
     void log_time_sent(const std::string& serial_number, const tz::zone& zone,
                        std::chrono::sys_seconds now, std::string sending, std::string reason);
+    // Gives a device's drift tracker new evidence (`feed`), evaluates it at `now`, keeps the
+    // point it records for the next flush, and logs, counts and (with drift_auto_sync) queues a
+    // time sync when the alert is raised.
+    boost::asio::awaitable<void> watch_drift(const std::string& serial_number, instant now,
+                                             const std::function<void(drift_tracker&)>& feed);
+    // The drift points waiting for the next flush (taken, clearing the list).
+    std::vector<clock_offset_point> take_drift_points();
     // Marks the registry's copy of a device for the next flush_devices().
     void save_device(const std::string& serial_number);
     // Takes the devices marked for saving (clearing the marks), skipping those a PATCH is
@@ -229,6 +246,8 @@ class device_service {
     mutable std::mutex mutex_;
     std::map<std::string, device_entry, std::less<>> devices_;
     std::vector<std::string> dirty_; // serial numbers whose entry is dirty
+    drift_params drift_params_;
+    std::vector<clock_offset_point> drift_points_; // recorded, not yet written
     bool storage_failed_ = false;
     // Per serial number: the address of the last request that presented the right pushcommkey
     // (seeded at load with the address of the last accepted request).

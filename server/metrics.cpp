@@ -64,9 +64,10 @@ std::string_view endpoint_label(std::string_view path)
             return name;
         }
     }
-    static constexpr std::array<std::pair<std::string_view, std::string_view>, 5> per_device{{
+    static constexpr std::array<std::pair<std::string_view, std::string_view>, 6> per_device{{
         {"sync-time", "/devices/{id}/sync-time"},
         {"time", "/devices/{id}/time"},
+        {"drift", "/devices/{id}/drift"},
         {"ping", "/devices/{id}/ping"},
         {"commands", "/devices/{id}/commands"},
         {"approve", "/devices/{id}/approve"},
@@ -127,7 +128,18 @@ struct metrics::impl {
                             .Help("Devices known, and online (a request within 3 poll delays)")
                             .Register(registry)},
           devices_known{device_family.Add({{"state", "known"}})}, devices_online{device_family.Add(
-                                                                      {{"state", "online"}})}
+                                                                      {{"state", "online"}})},
+          drift_alerts{prometheus::BuildCounter()
+                           .Name("admsd_clock_drift_alerts_total")
+                           .Help("Device clocks found off by more than drift_threshold (one per "
+                                 "episode: counted again only after the clock was back within)")
+                           .Register(registry)
+                           .Add({})},
+          drifted_devices{prometheus::BuildGauge()
+                              .Name("admsd_clock_drift_devices")
+                              .Help("Devices whose clock is off by more than drift_threshold now")
+                              .Register(registry)
+                              .Add({})}
     {
     }
 
@@ -152,6 +164,8 @@ struct metrics::impl {
     Family<Gauge>& device_family;
     Gauge& devices_known;
     Gauge& devices_online;
+    Counter& drift_alerts;
+    Gauge& drifted_devices;
 };
 
 metrics::metrics() : impl_{std::make_unique<impl>()}
@@ -205,6 +219,16 @@ void metrics::time_sync(sync_outcome outcome)
     case sync_outcome::timed_out:
         impl_->sync_timed_out.Increment();
         break;
+    }
+}
+
+void metrics::clock_drift(bool raised)
+{
+    if (raised) {
+        impl_->drift_alerts.Increment();
+        impl_->drifted_devices.Increment();
+    } else {
+        impl_->drifted_devices.Decrement();
     }
 }
 

@@ -38,6 +38,8 @@ class metrics {
     void command_results(std::size_t acknowledged, std::size_t failed);
     // A time sync sent, confirmed, refused by the device, or not confirmed before an API timeout.
     void time_sync(sync_outcome outcome);
+    // A device's clock went beyond the drift threshold (raised) or came back within it.
+    void clock_drift(bool raised);
     // One storage write transaction (from the writer's queue to its commit).
     void database_commit(std::chrono::nanoseconds latency);
 

@@ -283,6 +283,30 @@ const std::vector<setting_spec>& specs()
         {"command_max_attempts", "ADMS_COMMAND_MAX_ATTEMPTS",
          "sends of one command before it expires",
          integer_setting(&settings::command_max_attempts, 1, 100)},
+        {"drift_threshold", "ADMS_DRIFT_THRESHOLD",
+         "warn when a device's estimated clock offset exceeds this, e.g. 60s (off: no drift "
+         "watch)",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (v == "off") {
+                 s.drift_threshold = std::chrono::seconds{0};
+                 return {};
+             }
+             auto d = parse_duration(v);
+             if (!d || *d < std::chrono::seconds{2}) {
+                 return "expected a duration of at least 2s, e.g. 60s, or off";
+             }
+             s.drift_threshold = *d;
+             return {};
+         }},
+        {"drift_auto_sync", "ADMS_DRIFT_AUTO_SYNC",
+         "true: a clock beyond drift_threshold also gets a time sync queued",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (v != "true" && v != "false") {
+                 return "expected true or false";
+             }
+             s.drift_auto_sync = v == "true";
+             return {};
+         }},
     };
     return all;
 }

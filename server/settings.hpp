@@ -62,6 +62,10 @@ struct settings {
     std::optional<std::chrono::minutes> sync_interval; // optional extra sync every N minutes
     std::chrono::seconds command_resend_after{60};
     int command_max_attempts = 3;
+    // The drift watch: warn (and count) when a device's estimated clock offset exceeds this;
+    // zero turns the watch off. With drift_auto_sync the device also gets a time sync queued.
+    std::chrono::seconds drift_threshold{60};
+    bool drift_auto_sync = false;
     std::map<std::string, device_settings> devices; // by SN
 };
 

@@ -39,7 +39,7 @@ struct sqlite_open_options {
 class sqlite_storage final : public storage {
   public:
     // The schema version this build creates and expects.
-    static constexpr int schema_version = 2;
+    static constexpr int schema_version = 3;
 
     // The SQL that takes the schema from `from_version` to `from_version + 1` (empty for any
     // other version): lets a test build an older database.
@@ -117,6 +117,10 @@ class sqlite_storage final : public storage {
     storage_result<std::vector<queued_command>> list_commands(std::string_view serial_number,
                                                               std::size_t recent = 50) override;
 
+    storage_status store_clock_offsets(std::span<const clock_offset_point> points,
+                                       instant keep_after) override;
+    storage_result<std::vector<stored_clock_offset>>
+    list_clock_offsets(const clock_offset_query& query) override;
     storage_status write_batch(const std::function<void()>& work) override;
     storage_status check() override;
     storage_status probe() override;

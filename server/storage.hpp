@@ -304,6 +304,31 @@ struct stored_command_result {
     instant received_at{};
 };
 
+// One estimate of a device's clock offset, as the drift watch records it.
+struct clock_offset_point {
+    std::string serial_number;
+    instant measured_at{};           // when the evidence was taken (sync sent, punch received)
+    std::int64_t offset_ms = 0;      // device clock - server clock
+    std::int64_t uncertainty_ms = 0; // ± around offset_ms
+    std::string source;              // "sync" or "punches"
+};
+
+// A recorded offset with its id (increasing: a cursor).
+struct stored_clock_offset {
+    std::int64_t id = 0;
+    clock_offset_point point;
+};
+
+// Which offsets list_clock_offsets returns: one device's, measured in [from, to), with id >
+// after_id, in recording order.
+struct clock_offset_query {
+    std::string serial_number;
+    std::optional<instant> from = std::nullopt;
+    std::optional<instant> to = std::nullopt;
+    std::int64_t after_id = 0;
+    std::size_t limit = 1000;
+};
+
 // A command id and whether this call created it.
 struct enqueued_command {
     std::string id;
@@ -417,6 +442,14 @@ class storage {
     // first.
     virtual storage_result<std::vector<queued_command>>
     list_commands(std::string_view serial_number, std::size_t recent = 50) = 0;
+
+    // Appends drift-watch points (one transaction) and deletes each listed device's points
+    // measured before `keep_after`.
+    virtual storage_status store_clock_offsets(std::span<const clock_offset_point> points,
+                                               instant keep_after) = 0;
+    // A device's recorded offsets in the order they were recorded (by id).
+    virtual storage_result<std::vector<stored_clock_offset>>
+    list_clock_offsets(const clock_offset_query& query) = 0;
 
     // Group commit: runs `work` inside one transaction committed once at the end, so the writes
     // of many requests share one commit (one fsync). Each write call `work` makes on this thread

@@ -198,3 +198,26 @@ TEST_CASE("The example config documents every setting and loads with each key un
         at = end;
     }
 }
+
+TEST_CASE("The drift watch's threshold and automatic sync are settings", "[settings]")
+{
+    auto defaults = load_settings({}, {});
+    REQUIRE(defaults.value);
+    CHECK(defaults.value->drift_threshold == 60s);
+    CHECK_FALSE(defaults.value->drift_auto_sync);
+
+    auto set = load_settings({"--drift-threshold", "5m"}, {{"ADMS_DRIFT_AUTO_SYNC", "true"}});
+    REQUIRE(set.value);
+    CHECK(set.value->drift_threshold == 300s);
+    CHECK(set.value->drift_auto_sync);
+
+    config_file file{"drift_threshold = \"off\"\ndrift_auto_sync = false\n"};
+    auto from_file = load_settings({"--config", file.path.string()}, {});
+    REQUIRE(from_file.value);
+    CHECK(from_file.value->drift_threshold == 0s);
+
+    CHECK(load_settings({"--drift-threshold", "1s"}, {}).error ==
+          "invalid --drift-threshold '1s': expected a duration of at least 2s, e.g. 60s, or off");
+    CHECK(load_settings({"--drift-auto-sync", "yes"}, {}).error ==
+          "invalid --drift-auto-sync 'yes': expected true or false");
+}
