@@ -84,7 +84,7 @@ std::optional<instant> sync_moment(const clock_evidence& evidence, instant now)
 }
 
 // The punches to use, latest first: received in [now - window, now], and when a sync exists
-// received after it and stamped no earlier than the synced clock could read.
+// received after its confirmation and stamped no earlier than the synced clock could read.
 std::vector<punch_sample> usable_punches(const clock_evidence& evidence, instant now,
                                          const clock_estimate_params& params, double ppm,
                                          std::optional<instant> sync_at)
@@ -95,8 +95,11 @@ std::vector<punch_sample> usable_punches(const clock_evidence& evidence, instant
             continue;
         }
         if (sync_at) {
-            if (punch.received_at < *sync_at) {
-                continue; // predates the clock being set
+            // Received before the device confirmed the sync: it may have been stamped by the
+            // old clock (a poll reply is claimed, held to the second and applied before the
+            // confirmation comes back).
+            if (punch.received_at < std::max(*sync_at, *evidence.sync_confirmed_at)) {
+                continue;
             }
             // Why: a device back online uploads its backlog after the sync; those punches were
             // stamped by the old clock and their samples look like a huge negative step. Any

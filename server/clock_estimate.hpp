@@ -55,8 +55,8 @@ struct clock_estimate {
 };
 
 // The best estimate of the device's clock at `now`. Ranking: a confirmed sync (offset 0, ±1 s
-// plus drift since it was sent), unless punches received after it show the clock has moved by
-// more than both uncertainties; then, or without a sync, the least-delayed recent punch
+// plus drift since it was sent), unless punches received after its confirmation show the clock has
+// moved by more than both uncertainties; then, or without a sync, the least-delayed recent punch
 // (+0.5 s for the device's truncation, ±1 s plus drift since it arrived); else unknown. Evidence
 // dated after `now` is ignored (the server's clock was stepped back).
 clock_estimate estimate_device_clock(const clock_evidence& evidence, instant now,

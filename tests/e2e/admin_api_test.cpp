@@ -452,6 +452,154 @@ TEST_CASE("device_time from realtime punches of a clock 95 s fast reports about 
     CHECK(device_time.ends_with("+03:00"));
 }
 
+namespace {
+
+// Uploads `count` realtime punches from a device whose clock is `offset` off the server's, each
+// as it happens (a short pause between them).
+void punch_with_offset(unsigned short port, const std::string& serial_number, const tz::zone& zone,
+                       milliseconds offset, int count)
+{
+    for (int i = 0; i < count; ++i) {
+        auto device_clock = zone.to_local(
+            floor<seconds>(time_point_cast<milliseconds>(system_clock::now()) + offset));
+        auto line = fmt::format("{}\t{}\t0\t1\t0\t0\t0\n", 200 + i,
+                                protocol::format_civil_time(device_clock));
+        REQUIRE(
+            device_post(port, "/iclock/cdata?SN=" + serial_number + "&table=ATTLOG&Stamp=1", line)
+                .body == "OK:1");
+        std::this_thread::sleep_for(milliseconds{100});
+    }
+}
+
+// How many times `needle` occurs in `text`.
+std::size_t occurrences(const std::string& text, const std::string& needle)
+{
+    std::size_t n = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+        ++n;
+    }
+    return n;
+}
+
+// The history GET /devices/{id}/drift returns once it has at least `points` points.
+json::object drift_history(unsigned short port, const std::string& id, std::size_t points)
+{
+    json::object body;
+    eventually([&] {
+        body = body_of(api(port, "GET", "/devices/" + id + "/drift"));
+        return body.at("data").as_array().size() >= points;
+    });
+    return body;
+}
+
+} // namespace
+
+TEST_CASE("The drift watch warns once for a clock 95 s fast and not for one 2 s off",
+          "[e2e][admin][drift]")
+{
+    temp_dir dir;
+    running_server server{zone_settings("Asia/Riyadh"), dir.path};
+    auto zone = *tz::locate_zone("Asia/Riyadh").value;
+    register_device(server.port, "FAST1");
+    register_device(server.port, "NEAR1");
+
+    punch_with_offset(server.port, "FAST1", zone, seconds{95}, 4);
+    punch_with_offset(server.port, "NEAR1", zone, seconds{2}, 4);
+
+    auto log = server.log_text();
+    INFO(log);
+    CHECK(occurrences(log, "Device FAST1 clock is") == 1);
+    CHECK(log.find("Device FAST1 clock is 9") != std::string::npos); // "94.8 s fast" or so
+    CHECK(log.find("s fast") != std::string::npos);
+    CHECK(log.find("beyond the drift threshold of 60 s") != std::string::npos);
+    CHECK(log.find("NEAR1 clock") == std::string::npos);
+
+    auto metrics = api(server.port, "GET", "/metrics").body;
+    CHECK(metrics.find("admsd_clock_drift_alerts_total 1") != std::string::npos);
+    CHECK(metrics.find("admsd_clock_drift_devices 1") != std::string::npos);
+
+    auto fast = drift_history(server.port, "FAST1", 1);
+    CHECK(fast.at("alerting") == true);
+    CHECK(fast.at("threshold_seconds") == 60);
+    auto fast_points = fast.at("data").as_array();
+    REQUIRE(fast_points.size() == 1); // later punches agree: no new point
+    const auto& point = fast_points[0].as_object();
+    CHECK(point.at("source") == "punches");
+    CHECK(point.at("offset_ms").as_int64() >= 94'000);
+    CHECK(point.at("offset_ms").as_int64() <= 96'000);
+    CHECK(point.at("uncertainty_ms").as_int64() >= 1000);
+    CHECK(std::string{point.at("time").as_string()}.ends_with("+03:00"));
+    auto current = fast.at("current").as_object();
+    CHECK(current.at("source") == "punches");
+    CHECK(current.at("offset_ms").as_int64() >= 94'000);
+
+    auto near = drift_history(server.port, "NEAR1", 1);
+    CHECK(near.at("alerting") == false);
+    auto near_offset = near.at("data").as_array()[0].as_object().at("offset_ms").as_int64();
+    CHECK(near_offset >= 1'000);
+    CHECK(near_offset <= 3'000);
+
+    // Paging and the parameter checks of the endpoint.
+    auto page = body_of(api(server.port, "GET", "/devices/FAST1/drift?limit=1"));
+    CHECK(page.at("count") == 1);
+    CHECK(page.at("has_more") == false);
+    auto after =
+        body_of(api(server.port, "GET",
+                    fmt::format("/devices/FAST1/drift?after={}", page.at("next").as_int64())));
+    CHECK(after.at("data").as_array().empty());
+    auto future = body_of(api(server.port, "GET", "/devices/FAST1/drift?from=2099-01-01"));
+    CHECK(future.at("data").as_array().empty());
+    CHECK(api(server.port, "GET", "/devices/FAST1/drift?limit=0").status == 400);
+    CHECK(api(server.port, "GET", "/devices/FAST1/drift?colour=blue").status == 400);
+    CHECK(api(server.port, "GET", "/devices/NOPE/drift").status == 404);
+    CHECK(api(server.port, "POST", "/devices/FAST1/drift").status == 405);
+    CHECK(api(server.port, "GET", "/devices/FAST1/drift", {}, "").status == 401);
+}
+
+TEST_CASE("With drift_auto_sync a drifted clock is synced and the confirmation clears the alert",
+          "[e2e][admin][drift]")
+{
+    temp_dir dir;
+    auto config = zone_settings("Europe/Berlin");
+    config.drift_auto_sync = true;
+    running_server server{config, dir.path};
+    auto zone = *tz::locate_zone("Europe/Berlin").value;
+    register_device(server.port, "FAST2");
+    simulated_device device{server.port, "FAST2"};
+    // First contact queues a sync; wait until the device confirmed it.
+    REQUIRE(eventually(
+        [&] { return server.log_text().find("FAST2 confirmed time sync") != std::string::npos; }));
+
+    // Then its clock is found 95 s fast (changed from the keypad, say).
+    punch_with_offset(server.port, "FAST2", zone, seconds{95}, 2);
+    bool cleared = eventually([&] {
+        return server.log_text().find("Device FAST2 clock is back within the drift threshold") !=
+               std::string::npos;
+    });
+    auto log = server.log_text();
+    INFO(log);
+    REQUIRE(cleared);
+    CHECK(log.find("beyond the drift threshold of 60 s; queueing a time sync") !=
+          std::string::npos);
+    CHECK(log.find("reason: clock drift") != std::string::npos);
+    CHECK(occurrences(log, "FAST2 confirmed time sync") == 2);
+    auto metrics = api(server.port, "GET", "/metrics").body;
+    CHECK(metrics.find("admsd_clock_drift_alerts_total 1") != std::string::npos);
+    CHECK(metrics.find("admsd_clock_drift_devices 0") != std::string::npos);
+
+    // The history: the first sync, the drifted clock, the sync that corrected it.
+    auto history = drift_history(server.port, "FAST2", 3);
+    CHECK(history.at("alerting") == false);
+    auto points = history.at("data").as_array();
+    REQUIRE(points.size() == 3);
+    CHECK(points[0].as_object().at("source") == "sync");
+    CHECK(points[0].as_object().at("offset_ms") == 0);
+    CHECK(points[1].as_object().at("source") == "punches");
+    CHECK(points[1].as_object().at("offset_ms").as_int64() >= 94'000);
+    CHECK(points[2].as_object().at("source") == "sync");
+    CHECK(points[2].as_object().at("offset_ms") == 0);
+}
+
 TEST_CASE("Punch pages by cursor return every punch exactly once, in arrival order",
           "[e2e][admin][punches]")
 {

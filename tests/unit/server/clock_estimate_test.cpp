@@ -189,6 +189,23 @@ TEST_CASE("Punches received before the confirmed sync are ignored", "[clock]")
     CHECK(e.samples_used == 0);
 }
 
+TEST_CASE("A punch received between the sync going out and its confirmation is ignored", "[clock]")
+{
+    // The device may stamp it with the old clock: it applies the time, then confirms.
+    clock_evidence evidence;
+    evidence.sync_sent_at = t0;
+    evidence.sync_confirmed_at = t0 + 2s;
+    evidence.punches.push_back(punch_at(t0 + 500ms, 95s, 300ms));
+    auto e = estimate_device_clock(evidence, t0 + 1min);
+    CHECK(e.source == clock_source::sync);
+    CHECK(e.samples_used == 0);
+    // One received after the confirmation counts.
+    evidence.punches.push_back(punch_at(t0 + 30s, 95s, 300ms));
+    auto later = estimate_device_clock(evidence, t0 + 1min);
+    CHECK(later.source == clock_source::punches);
+    CHECK(later.samples_used == 1);
+}
+
 TEST_CASE("A backlog stamped before the sync but uploaded after it is ignored", "[clock]")
 {
     // A device back online is synced, then uploads the punches it kept while offline.
