@@ -194,10 +194,13 @@ clock_estimate estimate_device_clock(const clock_evidence& evidence, instant now
                 fresh_uncertainty + drift(ppm, best->received_at - *sync_at) + fresh_uncertainty;
             if (std::chrono::abs(punch_offset) > tolerance) {
                 from_punches();
-                result.note = fmt::format(
-                    "Punches since the confirmed sync at {} show the clock {} off: it was "
-                    "changed from the keypad or drifted since; {}.",
-                    format_time(*sync_at), format_signed_seconds(punch_offset), punch_sentence());
+                if (params.explain) {
+                    result.note = fmt::format(
+                        "Punches since the confirmed sync at {} show the clock {} off: it was "
+                        "changed from the keypad or drifted since; {}.",
+                        format_time(*sync_at), format_signed_seconds(punch_offset),
+                        punch_sentence());
+                }
                 return result;
             }
         }
@@ -205,25 +208,31 @@ clock_estimate estimate_device_clock(const clock_evidence& evidence, instant now
         result.offset = 0ms;
         result.uncertainty = fresh_uncertainty + drift(ppm, now - *sync_at);
         result.measured_at = sync_at;
-        result.note = fmt::format(
-            "Set by the server at {} (confirmed); since then it can have drifted up to {} at {} "
-            "ppm{}.",
-            format_time(*sync_at), format_seconds(result.uncertainty - fresh_uncertainty), ppm,
-            punches.empty() ? std::string{}
-                            : fmt::format("; {} received since {}", punch_count(punches.size()),
-                                          punches.size() == 1 ? "agrees" : "agree"));
+        if (params.explain) {
+            result.note = fmt::format(
+                "Set by the server at {} (confirmed); since then it can have drifted up to {} at "
+                "{} ppm{}.",
+                format_time(*sync_at), format_seconds(result.uncertainty - fresh_uncertainty), ppm,
+                punches.empty() ? std::string{}
+                                : fmt::format("; {} received since {}", punch_count(punches.size()),
+                                              punches.size() == 1 ? "agrees" : "agree"));
+        }
         return result;
     }
 
     if (best) {
         from_punches();
-        result.note = fmt::format("No confirmed time sync: {}.", punch_sentence());
+        if (params.explain) {
+            result.note = fmt::format("No confirmed time sync: {}.", punch_sentence());
+        }
         return result;
     }
 
-    result.note = fmt::format("No confirmed time sync and no punch received in the last {}: "
-                              "nothing to estimate the clock from.",
-                              format_window(params.window));
+    if (params.explain) {
+        result.note = fmt::format("No confirmed time sync and no punch received in the last {}: "
+                                  "nothing to estimate the clock from.",
+                                  format_window(params.window));
+    }
     return result;
 }
 

@@ -36,6 +36,7 @@ struct clock_estimate_params {
     double drift_ppm = 50; // RTC drift bound (cheap crystals: 20-50 ppm, 50 ppm = 4.32 s/day)
     std::size_t max_samples = 16;      // use the latest N punches by received_at
     std::chrono::hours window{24 * 7}; // ignore punches received longer ago than this
+    bool explain = true; // write the note (the drift watch, running per upload, does not)
 };
 
 // Which evidence an estimate rests on.

@@ -24,7 +24,7 @@ struct drift_params {
     // upload received at least this much apart agrees with it within agreement (+ drift).
     std::chrono::seconds corroboration_gap{60};
     std::chrono::milliseconds agreement{2'000};
-    clock_estimate_params estimate;
+    clock_estimate_params estimate{.explain = false};
 };
 
 // One estimate as the history keeps it.
