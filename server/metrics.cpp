@@ -80,6 +80,9 @@ std::string_view endpoint_label(std::string_view path)
     if (device_path(path, {})) {
         return "/devices/{id}";
     }
+    if (path.starts_with("/tylink/") && path.ends_with("/ext/time/request")) {
+        return "/tylink/{id}/ext/time/request";
+    }
     return "other";
 }
 
@@ -118,6 +121,11 @@ struct metrics::impl {
                                                                  {{"outcome", "confirmed"}})},
           sync_refused{sync_family.Add({{"outcome", "refused"}})}, sync_timed_out{sync_family.Add(
                                                                        {{"outcome", "timed_out"}})},
+          time_service_family{prometheus::BuildCounter()
+                                  .Name("admsd_time_service_requests_total")
+                                  .Help("Time-service answers (tylink ext/time), by transport, "
+                                        "bizType (unknown: unreadable) and code (0 or 1001)")
+                                  .Register(registry)},
           commit{prometheus::BuildHistogram()
                      .Name("admsd_database_commit_duration_seconds")
                      .Help("Storage write transactions, from the writer's queue to the commit")
@@ -160,6 +168,7 @@ struct metrics::impl {
     Counter& sync_confirmed;
     Counter& sync_refused;
     Counter& sync_timed_out;
+    Family<Counter>& time_service_family;
     Histogram& commit;
     Family<Gauge>& device_family;
     Gauge& devices_known;
@@ -230,6 +239,18 @@ void metrics::clock_drift(bool raised)
     } else {
         impl_->drifted_devices.Decrement();
     }
+}
+
+void metrics::time_service_answer(time_transport transport, time_request_kind kind, int code)
+{
+    std::string_view biz = kind == time_request_kind::ntp   ? "NTP"
+                           : kind == time_request_kind::dst ? "DST"
+                                                            : "unknown";
+    impl_->time_service_family
+        .Add({{"transport", transport == time_transport::http ? "http" : "mqtt"},
+              {"biz_type", std::string{biz}},
+              {"code", code == 0 ? "0" : "1001"}})
+        .Increment();
 }
 
 void metrics::database_commit(std::chrono::nanoseconds latency)

@@ -16,6 +16,10 @@ std::string_view endpoint_label(std::string_view path);
 // How a time sync ended, for the counters.
 enum class sync_outcome { sent, confirmed, refused, timed_out };
 
+// The time service's transports and request kinds, for the counters (fixed label values).
+enum class time_transport { http, mqtt };
+enum class time_request_kind { ntp, dst, unknown }; // unknown: the bizType could not be read
+
 // The server's Prometheus metrics: counters and histograms updated as requests are served,
 // rendered in the Prometheus text format for GET /metrics.
 // Thread safety: every member function may be called from any thread.
@@ -40,6 +44,8 @@ class metrics {
     void time_sync(sync_outcome outcome);
     // A device's clock went beyond the drift threshold (raised) or came back within it.
     void clock_drift(bool raised);
+    // One time-service answer (tylink ext/time), with its response code (0 or 1001).
+    void time_service_answer(time_transport transport, time_request_kind kind, int code);
     // One storage write transaction (from the writer's queue to its commit).
     void database_commit(std::chrono::nanoseconds latency);
 
