@@ -10,8 +10,10 @@
 #include "server/device_service.hpp"
 #include "server/logger.hpp"
 #include "server/metrics.hpp"
+#include "server/mqtt_time_service.hpp"
 #include "server/net.hpp"
 #include "server/sqlite_storage.hpp"
+#include "server/time_service.hpp"
 #include "server/version.hpp"
 #include "tz/zone.hpp"
 
@@ -59,11 +61,15 @@ enum class listener_role { both, devices, admin };
 
 // Which handler a path goes to on a listener of `role`: nullopt when that listener does not
 // serve it (404). /healthz is served everywhere: container health checks use the device port.
-enum class handler_kind { devices, admin };
+enum class handler_kind { devices, admin, time_service };
 std::optional<handler_kind> handler_for(std::string_view path, listener_role role)
 {
     if (path.starts_with("/iclock/")) {
         return role == listener_role::admin ? std::nullopt : std::optional{handler_kind::devices};
+    }
+    if (path.starts_with("/tylink/")) {
+        return role == listener_role::admin ? std::nullopt
+                                            : std::optional{handler_kind::time_service};
     }
     if (role == listener_role::devices && path != "/healthz") {
         return std::nullopt;
@@ -96,6 +102,8 @@ struct app::impl {
     std::unique_ptr<commit_queue> writer; // declared after `store`: stops before it closes
     std::unique_ptr<device_service> devices;
     std::unique_ptr<admin_api> admin;
+    std::unique_ptr<time_service> times;
+    std::unique_ptr<mqtt_time_service> mqtt; // with mqtt_url; declared after what it uses
     std::vector<std::thread> threads;
     std::atomic<int> busy{0}; // requests between read and written
     std::atomic<bool> stopping{false};
@@ -178,6 +186,9 @@ net::awaitable<http_response> app::impl::dispatch(const http_request& request, l
     }
     if (*kind == handler_kind::devices) {
         co_return co_await devices->handle(request);
+    }
+    if (*kind == handler_kind::time_service) {
+        co_return times->handle(request);
     }
     co_return co_await admin->handle(request);
 }
@@ -505,6 +516,20 @@ app::start_result app::start()
     }
     s.admin = std::make_unique<admin_api>(s.config, *s.devices, *s.store, s.reader, s.stats,
                                           s.waiters, s.log, std::move(tokens));
+    // The tylink time service answers in a device's zone: an ADMS device's (by SN or alias),
+    // else its [devices.<id>] time_zone, else the server's.
+    s.times = std::make_unique<time_service>(
+        [&s](std::string_view id) -> std::string {
+            if (auto device = s.devices->find_device(id)) {
+                return device->zone_name;
+            }
+            if (auto it = s.config.devices.find(std::string{id});
+                it != s.config.devices.end() && !it->second.time_zone.empty()) {
+                return it->second.time_zone;
+            }
+            return std::string{s.zone.name()};
+        },
+        s.stats, network_list::parse(s.config.device_networks).value);
 
     if (auto error = s.bind(s.acceptor, s.config.listen); !error.empty()) {
         return {0, 0, error};
@@ -521,6 +546,18 @@ app::start_result app::start()
     }
     if (!s.config.tls_listen.empty()) {
         if (auto error = s.bind(s.tls_acceptor, s.config.tls_listen); !error.empty()) {
+            return {0, 0, error};
+        }
+    }
+    if (!s.config.mqtt_url.empty()) {
+        mqtt_options options;
+        options.url = s.config.mqtt_url;
+        options.username = s.config.mqtt_username;
+        options.password = s.config.mqtt_password;
+        options.ca_file = s.config.mqtt_ca_file;
+        options.client_id = s.config.mqtt_client_id;
+        s.mqtt = std::make_unique<mqtt_time_service>(std::move(options), *s.times, s.log);
+        if (auto error = s.mqtt->start(); !error.empty()) {
             return {0, 0, error};
         }
     }
@@ -578,6 +615,9 @@ void app::stop()
     }
     s.started = false;
     s.stopping = true;
+    if (s.mqtt) {
+        s.mqtt->stop(); // no MQTT answer once the registry it reads starts to close
+    }
     net::post(s.acceptor.get_executor(), [&s] {
         boost::system::error_code ignored;
         s.acceptor.close(ignored);

@@ -1,6 +1,7 @@
 #include "server/settings.hpp"
 
 #include "server/access_control.hpp"
+#include "server/mqtt_time_service.hpp"
 #include "tz/zone.hpp"
 
 #include <fmt/format.h>
@@ -220,6 +221,43 @@ const std::vector<setting_spec>& specs()
              return {};
          },
          true},
+        {"mqtt_url", "ADMS_MQTT_URL",
+         "MQTT broker for the tylink time service, mqtt://host[:port] or mqtts:// (default: off)",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (!v.empty()) {
+                 if (auto parsed = parse_mqtt_url(v); !parsed.value) {
+                     return parsed.error;
+                 }
+             }
+             s.mqtt_url = v;
+             return {};
+         },
+         true},
+        {"mqtt_username", "ADMS_MQTT_USERNAME", "MQTT user name (overrides the URL's)",
+         [](settings& s, const std::string& v) -> apply_result {
+             s.mqtt_username = v;
+             return {};
+         }},
+        {"mqtt_password", "ADMS_MQTT_PASSWORD", "MQTT password (with mqtt_username)",
+         [](settings& s, const std::string& v) -> apply_result {
+             s.mqtt_password = v;
+             return {};
+         },
+         true},
+        {"mqtt_ca_file", "ADMS_MQTT_CA_FILE", "PEM CA certificates for mqtts:// (default: system)",
+         [](settings& s, const std::string& v) -> apply_result {
+             s.mqtt_ca_file = v;
+             return {};
+         }},
+        {"mqtt_client_id", "ADMS_MQTT_CLIENT_ID", "MQTT client id (default: admsd-<hostname>)",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (v.size() > 128 ||
+                 !std::all_of(v.begin(), v.end(), [](char c) { return c > ' ' && c < 127; })) {
+                 return "expected at most 128 printable characters without spaces";
+             }
+             s.mqtt_client_id = v;
+             return {};
+         }},
         {"max_body_bytes", "ADMS_MAX_BODY_BYTES", "largest request body accepted (413 above)",
          integer_setting(&settings::max_body_bytes, 1024, 1LL << 30)},
         {"read_timeout", "ADMS_READ_TIMEOUT", "deadline to read one request, e.g. 30s",

@@ -53,6 +53,14 @@ struct settings {
     unsigned address_rate_limit = 0;
     // The key devices must send as pushcommkey when they have none of their own; empty = none.
     std::string comm_key;
+    // The tylink time service over MQTT: the broker (mqtt:// or mqtts:// URL; empty = off), its
+    // credentials (they override the URL's userinfo), the CA file for mqtts:// (empty = the
+    // system's CAs) and the client id (empty = "admsd-<hostname>").
+    std::string mqtt_url;
+    std::string mqtt_username;
+    std::string mqtt_password;
+    std::string mqtt_ca_file;
+    std::string mqtt_client_id;
     std::size_t max_body_bytes = 8 * 1024 * 1024;
     std::chrono::seconds read_timeout{30};
     int poll_delay = 10;  // Delay= in the handshake

@@ -166,6 +166,46 @@ TEST_CASE("Admin settings: tokens from any source, a separate listen and metrics
     CHECK_FALSE(load_settings({"--metrics-auth", "maybe"}, {{"TZ", "UTC"}}).value);
 }
 
+TEST_CASE("MQTT settings: the URL is checked at load and secrets are never echoed", "[settings]")
+{
+    auto none = load_settings({}, {{"TZ", "UTC"}});
+    REQUIRE(none.value);
+    CHECK(none.value->mqtt_url.empty());
+    CHECK(none.value->mqtt_client_id.empty());
+
+    config_file file{"mqtt_url = \"mqtt://127.0.0.1:1884\"\nmqtt_username = \"file-user\"\n"
+                     "mqtt_client_id = \"admsd-site1\"\nmqtt_ca_file = \"/etc/ca.pem\"\n"};
+    auto loaded = load_settings({"--config", file.path.string(), "--mqtt-password", "pw"},
+                                {{"TZ", "UTC"}, {"ADMS_MQTT_USERNAME", "env-user"}});
+    REQUIRE(loaded.value);
+    CHECK(loaded.value->mqtt_url == "mqtt://127.0.0.1:1884");
+    CHECK(loaded.value->mqtt_username == "env-user");
+    CHECK(loaded.value->mqtt_password == "pw");
+    CHECK(loaded.value->mqtt_client_id == "admsd-site1");
+    CHECK(loaded.value->mqtt_ca_file == "/etc/ca.pem");
+
+    auto tls = load_settings({"--mqtt-url", "mqtts://user:pw@[::1]"}, {{"TZ", "UTC"}});
+    REQUIRE(tls.value);
+    CHECK(tls.value->mqtt_url == "mqtts://user:pw@[::1]");
+
+    // One line naming the setting; the URL may hold a password, so it is not shown.
+    auto bad = load_settings({"--mqtt-url", "http://user:secret@broker"}, {{"TZ", "UTC"}});
+    CHECK_FALSE(bad.value);
+    CHECK(bad.error.starts_with("invalid --mqtt-url '(hidden)': unsupported scheme 'http'"));
+    CHECK(bad.error.find("secret") == std::string::npos);
+    CHECK(bad.error.find('\n') == std::string::npos);
+    for (const char* url : {"mqtt://", "mqtt://host:0", "mqtt://host:70000", "mqtt://host/a",
+                            "mqtt://host?x=1", "broker:1883", "not a url"}) {
+        INFO(url);
+        CHECK_FALSE(load_settings({"--mqtt-url", url}, {{"TZ", "UTC"}}).value);
+    }
+    auto secret = load_settings({}, {{"TZ", "UTC"}, {"ADMS_MQTT_CLIENT_ID", "has space"}});
+    CHECK(secret.error ==
+          "invalid ADMS_MQTT_CLIENT_ID 'has space': expected at most 128 printable characters "
+          "without spaces");
+    CHECK(adms::server::settings_help().find("--mqtt-url") != std::string::npos);
+}
+
 TEST_CASE("The example config documents every setting and loads with each key uncommented",
           "[settings]")
 {
