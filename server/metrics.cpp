@@ -170,6 +170,15 @@ struct metrics::impl {
     Counter& sync_timed_out;
     Family<Counter>& time_service_family;
     Histogram& commit;
+    // The SNTP server's datagrams (initialised here, after `registry`, in declaration order).
+    Family<Counter>& ntp_family{
+        prometheus::BuildCounter()
+            .Name("admsd_ntp_requests_total")
+            .Help("Datagrams on the NTP port, by result: answered, or dropped (malformed, not an "
+                  "NTPv3/v4 client request, unanswerable)")
+            .Register(registry)};
+    Counter& ntp_answered{ntp_family.Add({{"result", "answered"}})};
+    Counter& ntp_dropped{ntp_family.Add({{"result", "dropped"}})};
     Family<Gauge>& device_family;
     Gauge& devices_known;
     Gauge& devices_online;
@@ -256,6 +265,11 @@ void metrics::time_service_answer(time_transport transport, time_request_kind ki
 void metrics::database_commit(std::chrono::nanoseconds latency)
 {
     impl_->commit.Observe(seconds(latency));
+}
+
+void metrics::ntp_request(bool answered)
+{
+    (answered ? impl_->ntp_answered : impl_->ntp_dropped).Increment();
 }
 
 std::string metrics::render(std::size_t devices_known, std::size_t devices_online) const

@@ -48,6 +48,8 @@ class metrics {
     void time_service_answer(time_transport transport, time_request_kind kind, int code);
     // One storage write transaction (from the writer's queue to its commit).
     void database_commit(std::chrono::nanoseconds latency);
+    // One datagram on the NTP port: answered, or dropped (malformed, not a client request).
+    void ntp_request(bool answered);
 
     // Every metric in the Prometheus text exposition format, with the gauges taken now.
     std::string render(std::size_t devices_known, std::size_t devices_online) const;

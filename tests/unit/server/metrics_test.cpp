@@ -57,3 +57,16 @@ TEST_CASE("Metrics render in the Prometheus text format with every family", "[me
     CHECK_THAT(text, Contains(R"(admsd_devices{state="known"} 4)"));
     CHECK_THAT(text, Contains(R"(admsd_devices{state="online"} 3)"));
 }
+
+TEST_CASE("NTP datagrams are counted as answered or dropped", "[metrics]")
+{
+    metrics m;
+    CHECK_THAT(m.render(0, 0), Catch::Contains(R"(admsd_ntp_requests_total{result="answered"} 0)"));
+    m.ntp_request(true);
+    m.ntp_request(true);
+    m.ntp_request(false);
+    auto text = m.render(0, 0);
+    CHECK_THAT(text, Catch::Contains("# TYPE admsd_ntp_requests_total counter"));
+    CHECK_THAT(text, Catch::Contains(R"(admsd_ntp_requests_total{result="answered"} 2)"));
+    CHECK_THAT(text, Catch::Contains(R"(admsd_ntp_requests_total{result="dropped"} 1)"));
+}
