@@ -131,6 +131,21 @@ const std::vector<setting_spec>& specs()
              s.tls_key = v;
              return {};
          }},
+        {"ntp_listen", "ADMS_NTP_LISTEN",
+         "address:port of the SNTP server relaying the host clock, e.g. 0.0.0.0:123 (default: off)",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (!v.empty() && !valid_listen(v)) {
+                 return "expected ADDRESS:PORT, e.g. 0.0.0.0:123";
+             }
+             s.ntp_listen = v;
+             return {};
+         }},
+        {"ntp_stratum", "ADMS_NTP_STRATUM",
+         "stratum answered while the host clock is synchronised, 2..15 (default 4)",
+         integer_setting(&settings::ntp_stratum, 2, 15)},
+        {"ntp_local_stratum", "ADMS_NTP_LOCAL_STRATUM",
+         "1..15: serve the host clock at this stratum even when unsynchronised (default 0: off)",
+         integer_setting(&settings::ntp_local_stratum, 0, 15)},
         {"admin_token", "ADMS_ADMIN_TOKEN",
          "admin API bearer token(s), comma-separated (default: generated into data_dir)",
          [](settings& s, const std::string& v) -> apply_result {

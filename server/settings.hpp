@@ -37,6 +37,13 @@ struct settings {
     bool admin_tls = false;
     std::string tls_cert;
     std::string tls_key;
+    // SNTP server (RFC 4330) relaying the host clock: address:port (empty = off). Answers at
+    // ntp_stratum while the kernel says the host clock is synchronised; otherwise leap 3 /
+    // stratum 16, unless ntp_local_stratum (1..15, 0 = off) serves it anyway, as chrony's
+    // `local stratum`.
+    std::string ntp_listen;
+    unsigned ntp_stratum = 4;
+    unsigned ntp_local_stratum = 0;
     // Bearer tokens the admin API accepts; empty = the one in <data_dir>/admin_token (made at
     // first start).
     std::vector<std::string> admin_tokens;

@@ -206,6 +206,43 @@ TEST_CASE("MQTT settings: the URL is checked at load and secrets are never echoe
     CHECK(adms::server::settings_help().find("--mqtt-url") != std::string::npos);
 }
 
+TEST_CASE("NTP settings: off by default, listen and strata from any source, ranges checked",
+          "[settings]")
+{
+    auto defaults = load_settings({}, {{"TZ", "UTC"}});
+    REQUIRE(defaults.value);
+    CHECK(defaults.value->ntp_listen.empty());
+    CHECK(defaults.value->ntp_stratum == 4);
+    CHECK(defaults.value->ntp_local_stratum == 0);
+
+    config_file file{"ntp_listen = \"0.0.0.0:123\"\nntp_stratum = 3\nntp_local_stratum = 8\n"};
+    auto from_file = load_settings({"--config", file.path.string()}, {{"TZ", "UTC"}});
+    REQUIRE(from_file.value);
+    CHECK(from_file.value->ntp_listen == "0.0.0.0:123");
+    CHECK(from_file.value->ntp_stratum == 3);
+    CHECK(from_file.value->ntp_local_stratum == 8);
+
+    auto from_env = load_settings({"--ntp-stratum", "6"}, {{"TZ", "UTC"},
+                                                           {"ADMS_CONFIG", file.path.string()},
+                                                           {"ADMS_NTP_LISTEN", "[::1]:123"},
+                                                           {"ADMS_NTP_STRATUM", "5"},
+                                                           {"ADMS_NTP_LOCAL_STRATUM", "0"}});
+    REQUIRE(from_env.value);
+    CHECK(from_env.value->ntp_listen == "[::1]:123");
+    CHECK(from_env.value->ntp_stratum == 6);
+    CHECK(from_env.value->ntp_local_stratum == 0);
+
+    CHECK(load_settings({"--ntp-listen", "123"}, {}).error ==
+          "invalid --ntp-listen '123': expected ADDRESS:PORT, e.g. 0.0.0.0:123");
+    CHECK(load_settings({"--ntp-stratum", "1"}, {}).error ==
+          "invalid --ntp-stratum '1': expected a whole number from 2 to 15");
+    CHECK(load_settings({"--ntp-stratum", "16"}, {}).error ==
+          "invalid --ntp-stratum '16': expected a whole number from 2 to 15");
+    CHECK(load_settings({}, {{"ADMS_NTP_LOCAL_STRATUM", "16"}}).error ==
+          "invalid ADMS_NTP_LOCAL_STRATUM '16': expected a whole number from 0 to 15");
+    CHECK_THAT(adms::server::settings_help(), Catch::Contains("--ntp-local-stratum"));
+}
+
 TEST_CASE("The example config documents every setting and loads with each key uncommented",
           "[settings]")
 {
