@@ -12,6 +12,7 @@
 #include "server/metrics.hpp"
 #include "server/mqtt_time_service.hpp"
 #include "server/net.hpp"
+#include "server/ntp_responder.hpp"
 #include "server/sqlite_storage.hpp"
 #include "server/time_service.hpp"
 #include "server/version.hpp"
@@ -104,6 +105,7 @@ struct app::impl {
     std::unique_ptr<admin_api> admin;
     std::unique_ptr<time_service> times;
     std::unique_ptr<mqtt_time_service> mqtt; // with mqtt_url; declared after what it uses
+    std::unique_ptr<ntp_responder> ntp;      // with ntp_listen
     std::vector<std::thread> threads;
     std::atomic<int> busy{0}; // requests between read and written
     std::atomic<bool> stopping{false};
@@ -454,7 +456,8 @@ app::start_result app::start()
                                            : static_cast<unsigned short>(0),
                 {},
                 s.tls_acceptor.is_open() ? s.tls_acceptor.local_endpoint().port()
-                                         : static_cast<unsigned short>(0)};
+                                         : static_cast<unsigned short>(0),
+                s.ntp ? s.ntp->port() : static_cast<unsigned short>(0)};
     }
     if (auto found = tz::locate_zone(s.config.time_zone); !found) {
         return {0, 0, fmt::format("invalid time zone '{}': {}", s.config.time_zone, found.error)};
@@ -549,6 +552,14 @@ app::start_result app::start()
             return {0, 0, error};
         }
     }
+    if (!s.config.ntp_listen.empty()) {
+        s.ntp = std::make_unique<ntp_responder>(
+            s.io, s.log, s.stats, ntp_strata{s.config.ntp_stratum, s.config.ntp_local_stratum});
+        if (auto error = s.ntp->bind(s.config.ntp_listen); !error.empty()) {
+            s.ntp.reset();
+            return {0, 0, error};
+        }
+    }
     if (!s.config.mqtt_url.empty()) {
         mqtt_options options;
         options.url = s.config.mqtt_url;
@@ -595,6 +606,9 @@ app::start_result app::start()
                                     separate ? listener_role::devices : listener_role::both, true),
                       net::detached);
     }
+    if (s.ntp) {
+        s.ntp->start();
+    }
     net::co_spawn(s.io, s.probe_loop(), net::detached);
     for (unsigned i = 0; i < s.config.threads; ++i) {
         s.threads.emplace_back([&s] { s.io.run(); });
@@ -604,7 +618,8 @@ app::start_result app::start()
             separate ? s.admin_acceptor.local_endpoint().port() : static_cast<unsigned short>(0),
             {},
             s.tls_acceptor.is_open() ? s.tls_acceptor.local_endpoint().port()
-                                     : static_cast<unsigned short>(0)};
+                                     : static_cast<unsigned short>(0),
+            s.ntp ? s.ntp->port() : static_cast<unsigned short>(0)};
 }
 
 void app::stop()
@@ -624,6 +639,9 @@ void app::stop()
         s.admin_acceptor.close(ignored);
         s.tls_acceptor.close(ignored);
     });
+    if (s.ntp) {
+        s.ntp->close();
+    }
     // Requests waiting for a device's confirmation answer 503 now instead of holding the drain.
     if (s.admin) {
         s.admin->stop();

@@ -24,6 +24,7 @@ class app {
         unsigned short admin_port = 0; // the admin API's own port; 0 when it shares `port`
         std::string error;
         unsigned short tls_port = 0; // the TLS listener's port; 0 without tls_listen
+        unsigned short ntp_port = 0; // the SNTP server's UDP port; 0 without ntp_listen
         explicit operator bool() const { return error.empty(); }
     };
 

@@ -66,6 +66,7 @@ struct running_server {
     std::unique_ptr<adms::server::app> app;
     unsigned short port = 0;
     unsigned short admin_port = 0; // the admin API's own port when config.admin_listen is set
+    unsigned short ntp_port = 0;   // the SNTP server's UDP port when config.ntp_listen is set
 
     running_server(adms::server::settings s, const std::filesystem::path& dir)
         : config{std::move(s)}
@@ -89,6 +90,7 @@ struct running_server {
         REQUIRE(started.error == "");
         port = started.port;
         admin_port = started.admin_port;
+        ntp_port = started.ntp_port;
     }
 
     void stop()
