@@ -70,9 +70,10 @@ struct ntp_responder::impl {
     ntp_strata strata;
     std::int8_t precision;
     host_clock_reference reference;
-    std::string listen;
 
+    // Waits for the socket to be readable and answers what is queued, until it closes.
     net::awaitable<void> serve();
+    // Reads the kernel's state every watch_interval, so the reference time stays current.
     net::awaitable<void> watch();
     // Reads and answers one datagram; false when none is waiting (or on an error, logged).
     bool answer_one();
@@ -178,7 +179,6 @@ ntp_responder::~ntp_responder() = default;
 std::string ntp_responder::bind(const std::string& listen)
 {
     auto& s = *impl_;
-    s.listen = listen;
     auto colon = listen.rfind(':');
     std::string host = listen.substr(0, colon == std::string::npos ? 0 : colon);
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
