@@ -1,6 +1,6 @@
 #include "server/app.hpp"
-#include "server/healthcheck.hpp"
-#include "server/settings.hpp"
+#include "server/config/settings.hpp"
+#include "server/observability/healthcheck.hpp"
 #include "server/version.hpp"
 
 #include <fmt/core.h>

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "server/http_message.hpp"
-#include "server/settings.hpp"
+#include "server/config/settings.hpp"
+#include "server/http/message.hpp"
 
 #include <boost/asio/awaitable.hpp>
 

@@ -1,8 +1,8 @@
-#include "server/api_format.hpp"
+#include "server/admin/api_format.hpp"
 
 #include "protocol/civil_time.hpp"
 #include "protocol/zk_time.hpp"
-#include "server/log_format.hpp"
+#include "server/observability/log_format.hpp"
 
 #include <boost/json/value.hpp>
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-#include "server/command_request.hpp"
+#include "server/admin/command_request.hpp"
 
 #include "protocol/admin_command.hpp"
 #include "protocol/civil_time.hpp"

@@ -1,7 +1,7 @@
-#include "server/settings.hpp"
+#include "server/config/settings.hpp"
 
-#include "server/access_control.hpp"
-#include "server/mqtt_time_service.hpp"
+#include "server/security/access_control.hpp"
+#include "server/timekeeping/mqtt_time_service.hpp"
 #include "tz/zone.hpp"
 
 #include <fmt/format.h>

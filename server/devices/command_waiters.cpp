@@ -1,6 +1,6 @@
-#include "server/command_waiters.hpp"
+#include "server/devices/command_waiters.hpp"
 
-#include "server/net.hpp"
+#include "server/http/net.hpp"
 
 #include <fmt/format.h>
 

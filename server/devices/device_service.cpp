@@ -1,4 +1,4 @@
-#include "server/device_service.hpp"
+#include "server/devices/device_service.hpp"
 
 #include "protocol/attlog.hpp"
 #include "protocol/civil_time.hpp"
@@ -12,11 +12,11 @@
 #include "protocol/photo.hpp"
 #include "protocol/text.hpp"
 #include "protocol/zk_time.hpp"
-#include "server/admin_token.hpp"
-#include "server/command_waiters.hpp"
-#include "server/commit_queue.hpp"
-#include "server/logger.hpp"
-#include "server/metrics.hpp"
+#include "server/devices/command_waiters.hpp"
+#include "server/observability/logger.hpp"
+#include "server/observability/metrics.hpp"
+#include "server/security/admin_token.hpp"
+#include "server/storage/commit_queue.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>

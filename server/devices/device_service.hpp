@@ -1,12 +1,12 @@
 #pragma once
 
 #include "protocol/query.hpp"
-#include "server/access_control.hpp"
-#include "server/drift_watch.hpp"
-#include "server/http_message.hpp"
-#include "server/settings.hpp"
-#include "server/storage.hpp"
-#include "server/time_sync_policy.hpp"
+#include "server/config/settings.hpp"
+#include "server/http/message.hpp"
+#include "server/security/access_control.hpp"
+#include "server/storage/storage.hpp"
+#include "server/timekeeping/drift_watch.hpp"
+#include "server/timekeeping/time_sync_policy.hpp"
 #include "tz/zone.hpp"
 
 #include <boost/asio/awaitable.hpp>

@@ -1,6 +1,6 @@
-#include "server/healthcheck.hpp"
+#include "server/observability/healthcheck.hpp"
 
-#include "server/net.hpp"
+#include "server/http/net.hpp"
 
 #include <fmt/format.h>
 

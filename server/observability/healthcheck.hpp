@@ -1,6 +1,6 @@
 #pragma once
 
-#include "server/settings.hpp"
+#include "server/config/settings.hpp"
 
 #include <string>
 

@@ -1,4 +1,4 @@
-#include "server/logger.hpp"
+#include "server/observability/logger.hpp"
 
 #include "protocol/civil_time.hpp"
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "server/log_format.hpp"
+#include "server/observability/log_format.hpp"
 #include "tz/zone.hpp"
 
 #include <chrono>

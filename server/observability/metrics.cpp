@@ -1,4 +1,4 @@
-#include "server/metrics.hpp"
+#include "server/observability/metrics.hpp"
 
 #include <array>
 #include <prometheus/counter.h>

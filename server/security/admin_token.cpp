@@ -1,4 +1,4 @@
-#include "server/admin_token.hpp"
+#include "server/security/admin_token.hpp"
 
 #include <fmt/format.h>
 

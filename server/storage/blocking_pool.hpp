@@ -1,6 +1,6 @@
 #pragma once
 
-#include "server/net.hpp"
+#include "server/http/net.hpp"
 
 #include <optional>
 #include <type_traits>

@@ -1,4 +1,4 @@
-#include "server/commit_queue.hpp"
+#include "server/storage/commit_queue.hpp"
 
 #include <utility>
 

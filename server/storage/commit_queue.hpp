@@ -1,7 +1,7 @@
 #pragma once
 
-#include "server/net.hpp"
-#include "server/storage.hpp"
+#include "server/http/net.hpp"
+#include "server/storage/storage.hpp"
 
 #include <condition_variable>
 #include <cstddef>

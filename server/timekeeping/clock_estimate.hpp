@@ -1,6 +1,6 @@
 #pragma once
 
-#include "server/storage.hpp"
+#include "server/storage/storage.hpp"
 
 #include <chrono>
 #include <cstddef>

@@ -1,4 +1,4 @@
-#include "server/drift_watch.hpp"
+#include "server/timekeeping/drift_watch.hpp"
 
 #include <algorithm>
 #include <cmath>

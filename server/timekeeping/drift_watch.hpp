@@ -1,7 +1,7 @@
 #pragma once
 
-#include "server/clock_estimate.hpp"
-#include "server/storage.hpp"
+#include "server/storage/storage.hpp"
+#include "server/timekeeping/clock_estimate.hpp"
 
 #include <chrono>
 #include <optional>

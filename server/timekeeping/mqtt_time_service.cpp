@@ -1,10 +1,10 @@
-#include "server/mqtt_time_service.hpp"
+#include "server/timekeeping/mqtt_time_service.hpp"
 
 #include "protocol/tylink_time.hpp"
-#include "server/access_control.hpp"
-#include "server/log_format.hpp"
-#include "server/logger.hpp"
-#include "server/time_service.hpp"
+#include "server/observability/log_format.hpp"
+#include "server/observability/logger.hpp"
+#include "server/security/access_control.hpp"
+#include "server/timekeeping/time_service.hpp"
 
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>

@@ -1,8 +1,8 @@
-#include "server/ntp_responder.hpp"
+#include "server/timekeeping/ntp_responder.hpp"
 
 #include "protocol/ntp_packet.hpp"
-#include "server/logger.hpp"
-#include "server/metrics.hpp"
+#include "server/observability/logger.hpp"
+#include "server/observability/metrics.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "server/host_clock.hpp"
+#include "server/timekeeping/host_clock.hpp"
 
 #include <memory>
 #include <string>

@@ -1,4 +1,4 @@
-#include "server/time_service.hpp"
+#include "server/timekeeping/time_service.hpp"
 
 #include "protocol/tylink_time.hpp"
 #include "tz/zone.hpp"

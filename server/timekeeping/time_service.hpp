@@ -1,8 +1,8 @@
 #pragma once
 
-#include "server/access_control.hpp"
-#include "server/http_message.hpp"
-#include "server/metrics.hpp"
+#include "server/http/message.hpp"
+#include "server/observability/metrics.hpp"
+#include "server/security/access_control.hpp"
 
 #include <chrono>
 #include <cstddef>

@@ -1,4 +1,4 @@
-#include "server/time_sync_policy.hpp"
+#include "server/timekeeping/time_sync_policy.hpp"
 
 #include "protocol/zk_time.hpp"
 

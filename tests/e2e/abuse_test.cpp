@@ -2,7 +2,7 @@
 // connections, slowloris clients, oversized headers and bodies, a burst of handshakes, pipelined
 // and half-closed connections, resets in the middle of a reply and a process out of descriptors.
 #include "protocol/civil_time.hpp"
-#include "server/sqlite_storage.hpp"
+#include "server/storage/sqlite/sqlite_storage.hpp"
 #include "tests/e2e/device_client.hpp"
 #include "tests/e2e/test_server.hpp"
 #include "tests/sanitizers.hpp"

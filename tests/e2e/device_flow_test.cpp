@@ -3,7 +3,7 @@
 #include "protocol/civil_time.hpp"
 #include "protocol/zk_time.hpp"
 #include "server/app.hpp"
-#include "server/sqlite_storage.hpp"
+#include "server/storage/sqlite/sqlite_storage.hpp"
 #include "tests/e2e/device_client.hpp"
 #include "tests/e2e/test_server.hpp"
 #include "tz/zone.hpp"

@@ -1,7 +1,7 @@
 // The SNTP server end to end: the real application with ntp_listen on 127.0.0.1:0 (and [::1]:0),
 // real UDP datagrams, the real kernel clock state.
 #include "protocol/ntp_packet.hpp"
-#include "server/host_clock.hpp"
+#include "server/timekeeping/host_clock.hpp"
 #include "tests/e2e/device_client.hpp"
 #include "tests/e2e/test_server.hpp"
 

@@ -3,7 +3,7 @@
 // The fixture of the end-to-end tests: the real application on 127.0.0.1:0 with a fresh data
 // directory, logging to a file the test reads back.
 #include "server/app.hpp"
-#include "server/sqlite_storage.hpp"
+#include "server/storage/sqlite/sqlite_storage.hpp"
 #include "tests/temp_dir.hpp"
 
 #include <catch2/catch.hpp>

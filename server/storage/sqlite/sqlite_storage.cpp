@@ -1,4 +1,4 @@
-#include "server/sqlite_storage.hpp"
+#include "server/storage/sqlite/sqlite_storage.hpp"
 
 #include "protocol/civil_time.hpp"
 #include "protocol/command.hpp"

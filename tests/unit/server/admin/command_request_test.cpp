@@ -1,4 +1,4 @@
-#include "server/command_request.hpp"
+#include "server/admin/command_request.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>

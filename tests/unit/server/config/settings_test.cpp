@@ -1,4 +1,4 @@
-#include "server/settings.hpp"
+#include "server/config/settings.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>

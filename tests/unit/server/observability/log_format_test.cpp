@@ -1,4 +1,4 @@
-#include "server/log_format.hpp"
+#include "server/observability/log_format.hpp"
 
 #include <catch2/catch.hpp>
 

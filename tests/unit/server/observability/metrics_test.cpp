@@ -1,4 +1,4 @@
-#include "server/metrics.hpp"
+#include "server/observability/metrics.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "server/access_control.hpp"
+#include "server/security/access_control.hpp"
 
 #include <catch2/catch.hpp>
 

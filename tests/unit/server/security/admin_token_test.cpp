@@ -1,4 +1,4 @@
-#include "server/admin_token.hpp"
+#include "server/security/admin_token.hpp"
 #include "tests/temp_dir.hpp"
 
 #include <catch2/catch.hpp>

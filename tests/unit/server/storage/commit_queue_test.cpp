@@ -1,6 +1,6 @@
 #include "protocol/civil_time.hpp"
-#include "server/commit_queue.hpp"
-#include "server/sqlite_storage.hpp"
+#include "server/storage/commit_queue.hpp"
+#include "server/storage/sqlite/sqlite_storage.hpp"
 #include "tests/temp_dir.hpp"
 
 #include <catch2/catch.hpp>

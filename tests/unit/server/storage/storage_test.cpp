@@ -1,7 +1,7 @@
 #include "protocol/civil_time.hpp"
 #include "protocol/command.hpp"
 #include "protocol/operlog.hpp"
-#include "server/sqlite_storage.hpp"
+#include "server/storage/sqlite/sqlite_storage.hpp"
 #include "tests/temp_dir.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-#include "server/clock_estimate.hpp"
+#include "server/timekeeping/clock_estimate.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "server/host_clock.hpp"
+#include "server/timekeeping/host_clock.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "server/mqtt_time_service.hpp"
+#include "server/timekeeping/mqtt_time_service.hpp"
 
 #include <catch2/catch.hpp>
 

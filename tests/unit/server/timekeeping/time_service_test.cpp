@@ -1,5 +1,5 @@
 // The tylink time service with the real zone database and real metrics; only the clock is fixed.
-#include "server/time_service.hpp"
+#include "server/timekeeping/time_service.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
