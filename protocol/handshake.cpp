@@ -56,4 +56,21 @@ std::string render_handshake(const handshake_reply& reply)
     return out;
 }
 
+std::string format_push_reply(const push_reply& reply)
+{
+    // The first line has no leading LF; append_option starts each line with one.
+    std::string out = "ServerVersion=3.0.1";
+    append_option(out, "ServerName", "ADMS");
+    append_option(out, "PushVersion", "3.0.1");
+    append_option(out, "ErrorDelay", reply.error_delay);
+    append_option(out, "RequestDelay", reply.delay);
+    append_option(out, "TransTimes", "00:00;14:00");
+    append_option(out, "TransInterval", 1);
+    append_option(out, "TransTables", "User Transaction");
+    append_option(out, "Realtime", 1);
+    append_option(out, "SessionID", reply.session_id);
+    append_option(out, "TimeoutSec", 10);
+    return out;
+}
+
 } // namespace adms::protocol

@@ -42,4 +42,15 @@ struct handshake_reply {
 // joined by LF. CR and LF inside a value are replaced by spaces so no value can add a line.
 std::string render_handshake(const handshake_reply& reply);
 
+// What the server answers to `POST /iclock/push` (SEC dialect, push 3.x): its push parameters.
+struct push_reply {
+    int error_delay = 30;   // ErrorDelay=
+    int delay = 10;         // RequestDelay=
+    std::string session_id; // SessionID= (admsd sends the device's registry code)
+};
+
+// Renders the push reply: `ServerVersion=3.0.1`, … one `key=value` line per parameter, joined by
+// LF. CR and LF in the session id are replaced by spaces.
+std::string format_push_reply(const push_reply& reply);
+
 } // namespace adms::protocol

@@ -1,5 +1,7 @@
 #include "protocol/query.hpp"
 
+#include "protocol/text.hpp"
+
 #include <boost/url/pct_string_view.hpp>
 
 #include <algorithm>
@@ -8,13 +10,7 @@
 namespace adms::protocol {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b)
-{
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
+using text::iequals;
 
 // Percent-decodes one key or value ('+' is a space); a broken escape keeps the text as sent.
 std::string decode_component(std::string_view text)

@@ -82,6 +82,22 @@ inline std::vector<std::string_view> split(std::string_view text, char separator
     return out;
 }
 
+// ASCII case-insensitive equality (protocol words: table names, "time", "gettime"; never locale
+// dependent).
+inline bool iequals(std::string_view a, std::string_view b)
+{
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+        if (lower(a[i]) != lower(b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // `text` without leading and trailing spaces and TABs.
 inline std::string_view trim_spaces(std::string_view text)
 {

@@ -88,3 +88,15 @@ TEST_CASE("No value can add a line to the handshake reply", "[handshake]")
     CHECK(body.find('\r') == std::string::npos);
     CHECK(std::count(body.begin(), body.end(), '\n') == 13);
 }
+
+TEST_CASE("The push reply lists the server's push parameters, one per line", "[handshake][push]")
+{
+    adms::protocol::push_reply reply;
+    reply.error_delay = 30;
+    reply.delay = 10;
+    reply.session_id = "ABC\r\nEvil=1";
+    CHECK(adms::protocol::format_push_reply(reply) ==
+          "ServerVersion=3.0.1\nServerName=ADMS\nPushVersion=3.0.1\nErrorDelay=30\n"
+          "RequestDelay=10\nTransTimes=00:00;14:00\nTransInterval=1\n"
+          "TransTables=User Transaction\nRealtime=1\nSessionID=ABC  Evil=1\nTimeoutSec=10");
+}
