@@ -1,7 +1,9 @@
 #include "server/config/settings.hpp"
 
+#include "protocol/text.hpp"
+#include "server/config/mqtt_url.hpp"
+#include "server/config/setting_values.hpp"
 #include "server/security/access_control.hpp"
-#include "server/timekeeping/mqtt_time_service.hpp"
 #include "tz/zone.hpp"
 
 #include <fmt/format.h>
@@ -41,16 +43,6 @@ std::string flag_of(const setting_spec& spec)
     return flag;
 }
 
-std::optional<long long> parse_integer(const std::string& text)
-{
-    long long value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || end != text.data() + text.size()) {
-        return std::nullopt;
-    }
-    return value;
-}
-
 apply_result bad(const char* key, const std::string& value, std::string_view expected)
 {
     return fmt::format("invalid {} '{}': {}", key, value, expected);
@@ -61,7 +53,7 @@ template <class Field>
 auto integer_setting(Field settings::*field, long long low, long long high)
 {
     return [field, low, high](settings& s, const std::string& value) -> apply_result {
-        auto parsed = parse_integer(value);
+        auto parsed = protocol::text::parse_integer<long long>(value);
         if (!parsed || *parsed < low || *parsed > high) {
             return fmt::format("expected a whole number from {} to {}", low, high);
         }
@@ -70,22 +62,12 @@ auto integer_setting(Field settings::*field, long long low, long long high)
     };
 }
 
-bool valid_listen(const std::string& value)
-{
-    auto colon = value.rfind(':');
-    if (colon == std::string::npos || colon == 0) {
-        return false;
-    }
-    auto port = parse_integer(value.substr(colon + 1));
-    return port && *port >= 0 && *port <= 65535;
-}
-
 const std::vector<setting_spec>& specs()
 {
     static const std::vector<setting_spec> all{
         {"listen", "ADMS_LISTEN", "address:port to serve devices on (port 0 picks a free port)",
          [](settings& s, const std::string& v) -> apply_result {
-             if (!valid_listen(v)) {
+             if (!split_listen(v)) {
                  return "expected ADDRESS:PORT, e.g. 0.0.0.0:8080";
              }
              s.listen = v;
@@ -98,7 +80,7 @@ const std::vector<setting_spec>& specs()
                  s.admin_listen.clear();
                  return {};
              }
-             if (!valid_listen(v)) {
+             if (!split_listen(v)) {
                  return "expected ADDRESS:PORT, e.g. 127.0.0.1:8081";
              }
              s.admin_listen = v;
@@ -107,7 +89,7 @@ const std::vector<setting_spec>& specs()
         {"tls_listen", "ADMS_TLS_LISTEN",
          "address:port serving the same over TLS (needs tls_cert, tls_key; default: off)",
          [](settings& s, const std::string& v) -> apply_result {
-             if (!v.empty() && !valid_listen(v)) {
+             if (!v.empty() && !split_listen(v)) {
                  return "expected ADDRESS:PORT, e.g. 0.0.0.0:8443";
              }
              s.tls_listen = v;
@@ -134,7 +116,7 @@ const std::vector<setting_spec>& specs()
         {"ntp_listen", "ADMS_NTP_LISTEN",
          "address:port of the SNTP server relaying the host clock, e.g. 0.0.0.0:123 (default: off)",
          [](settings& s, const std::string& v) -> apply_result {
-             if (!v.empty() && !valid_listen(v)) {
+             if (!v.empty() && !split_listen(v)) {
                  return "expected ADDRESS:PORT, e.g. 0.0.0.0:123";
              }
              s.ntp_listen = v;
@@ -154,9 +136,7 @@ const std::vector<setting_spec>& specs()
              while (start <= v.size()) {
                  auto comma = std::min(v.find(',', start), v.size());
                  std::string token = v.substr(start, comma - start);
-                 bool printable = std::all_of(token.begin(), token.end(),
-                                              [](char c) { return c > ' ' && c < 127; });
-                 if (token.size() < 16 || !printable) {
+                 if (token.size() < 16 || !printable_without_spaces(token)) {
                      // Never echo a token into a log line: say what is wrong without it.
                      return "expected tokens of at least 16 printable characters without spaces";
                  }
@@ -229,7 +209,7 @@ const std::vector<setting_spec>& specs()
         {"comm_key", "ADMS_COMM_KEY",
          "communication key devices must send (pushcommkey) unless their own is set",
          [](settings& s, const std::string& v) -> apply_result {
-             if (!std::all_of(v.begin(), v.end(), [](char c) { return c > ' ' && c < 127; })) {
+             if (!printable_without_spaces(v)) {
                  return "expected printable characters without spaces";
              }
              s.comm_key = v;
@@ -266,8 +246,7 @@ const std::vector<setting_spec>& specs()
          }},
         {"mqtt_client_id", "ADMS_MQTT_CLIENT_ID", "MQTT client id (default: admsd-<hostname>)",
          [](settings& s, const std::string& v) -> apply_result {
-             if (v.size() > 128 ||
-                 !std::all_of(v.begin(), v.end(), [](char c) { return c > ' ' && c < 127; })) {
+             if (v.size() > 128 || !printable_without_spaces(v)) {
                  return "expected at most 128 printable characters without spaces";
              }
              s.mqtt_client_id = v;
@@ -291,13 +270,11 @@ const std::vector<setting_spec>& specs()
         {"time_dialect", "ADMS_TIME_DIALECT",
          "att (SET OPTIONS DateTime=) or att-singular (SET OPTION DateTime=)",
          [](settings& s, const std::string& v) -> apply_result {
-             if (v == "att") {
-                 s.dialect = time_dialect::att;
-             } else if (v == "att-singular") {
-                 s.dialect = time_dialect::att_singular;
-             } else {
+             auto dialect = parse_time_dialect(v);
+             if (!dialect) {
                  return "expected att or att-singular";
              }
+             s.dialect = *dialect;
              return {};
          }},
         {"sync_at", "ADMS_SYNC_AT", "daily time sync, local HH:MM",
@@ -312,15 +289,16 @@ const std::vector<setting_spec>& specs()
         {"sync_interval", "ADMS_SYNC_INTERVAL",
          "extra periodic time sync, e.g. 6h (off by default)",
          [](settings& s, const std::string& v) -> apply_result {
-             if (v == "off" || v.empty()) {
+             if (v.empty()) {
                  s.sync_interval.reset();
                  return {};
              }
-             auto d = parse_duration(v);
-             if (!d || *d < std::chrono::minutes{1}) {
+             auto interval = parse_sync_interval(v);
+             if (!interval) {
                  return "expected a duration of at least 1m, e.g. 6h, or off";
              }
-             s.sync_interval = std::chrono::duration_cast<std::chrono::minutes>(*d);
+             // Off: no interval at all (the policy treats zero the same way).
+             s.sync_interval = *interval > std::chrono::minutes{0} ? interval : std::nullopt;
              return {};
          }},
         {"command_resend_after", "ADMS_COMMAND_RESEND_AFTER",
@@ -416,6 +394,9 @@ apply_result apply_devices(settings& s, const toml::table& devices)
             std::string value = text_of(value_node);
             std::string where = fmt::format("devices.{}.{}", sn, key);
             if (key == "alias") {
+                if (!valid_alias(value)) {
+                    return fmt::format("invalid {} '{}': expected {}", where, value, alias_rule);
+                }
                 device.alias = value;
             } else if (key == "time_zone") {
                 if (!tz::locate_zone(value)) {
@@ -423,11 +404,8 @@ apply_result apply_devices(settings& s, const toml::table& devices)
                 }
                 device.time_zone = value;
             } else if (key == "time_dialect") {
-                if (value == "att") {
-                    device.dialect = time_dialect::att;
-                } else if (value == "att-singular") {
-                    device.dialect = time_dialect::att_singular;
-                } else {
+                device.dialect = parse_time_dialect(value);
+                if (!device.dialect) {
                     return fmt::format("invalid {} '{}': expected att or att-singular", where,
                                        value);
                 }
@@ -437,20 +415,21 @@ apply_result apply_devices(settings& s, const toml::table& devices)
                     return fmt::format("invalid {} '{}': expected HH:MM", where, value);
                 }
             } else if (key == "comm_key") {
-                if (value.empty() || !std::all_of(value.begin(), value.end(),
-                                                  [](char c) { return c > ' ' && c < 127; })) {
+                if (value.empty() || !printable_without_spaces(value)) {
                     // Never echo a key: say what is wrong without it.
                     return fmt::format("invalid {}: expected printable characters without spaces",
                                        where);
                 }
                 device.comm_key = value;
             } else if (key == "sync_interval") {
-                auto d = parse_duration(value);
-                if (!d || *d < std::chrono::minutes{1}) {
-                    return fmt::format("invalid {} '{}': expected a duration such as 6h", where,
-                                       value);
+                // "off" is zero minutes: no periodic sync for this device, whatever the global
+                // sync_interval says.
+                device.sync_interval = parse_sync_interval(value);
+                if (!device.sync_interval) {
+                    return fmt::format("invalid {} '{}': expected a duration of at least 1m, "
+                                       "e.g. 6h, or off",
+                                       where, value);
                 }
-                device.sync_interval = std::chrono::duration_cast<std::chrono::minutes>(*d);
             } else {
                 return fmt::format("unknown setting {}", where);
             }
@@ -494,52 +473,6 @@ apply_result apply_file(settings& s, const std::string& path)
 }
 
 } // namespace
-
-std::optional<std::chrono::minutes> parse_time_of_day(const std::string& text)
-{
-    if (text.size() != 5 || text[2] != ':') {
-        return std::nullopt;
-    }
-    auto hours = parse_integer(text.substr(0, 2));
-    auto minutes = parse_integer(text.substr(3, 2));
-    if (!hours || !minutes || *hours < 0 || *hours > 23 || *minutes < 0 || *minutes > 59) {
-        return std::nullopt;
-    }
-    return std::chrono::minutes{*hours * 60 + *minutes};
-}
-
-std::optional<std::chrono::seconds> parse_duration(const std::string& text)
-{
-    if (text.empty()) {
-        return std::nullopt;
-    }
-    long long unit = 1;
-    std::string number = text;
-    switch (text.back()) {
-    case 's':
-        number.pop_back();
-        break;
-    case 'm':
-        unit = 60;
-        number.pop_back();
-        break;
-    case 'h':
-        unit = 3600;
-        number.pop_back();
-        break;
-    case 'd':
-        unit = 86400;
-        number.pop_back();
-        break;
-    default:
-        break;
-    }
-    auto value = parse_integer(number);
-    if (!value || *value < 0 || *value > 366LL * 86400 / unit) {
-        return std::nullopt;
-    }
-    return std::chrono::seconds{*value * unit};
-}
 
 std::string settings_help()
 {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "server/config/setting_values.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <map>
@@ -9,19 +11,14 @@
 
 namespace adms::server {
 
-// How the clock of one device is set.
-enum class time_dialect {
-    att, // SET OPTIONS DateTime=<ZK local> (the default; also what ZKTeco's own software sends)
-    att_singular, // SET OPTION DateTime=<ZK local>, for firmware that wants the singular verb
-};
-
 // Per-device settings from the config file's [devices.<SN>] tables.
 struct device_settings {
     std::string alias;     // e.g. "principal": the admin API accepts it instead of the SN
     std::string time_zone; // IANA name; empty = the server's zone
     std::optional<time_dialect> dialect;
-    std::optional<std::chrono::minutes> sync_at;       // local time of day of the daily sync
-    std::optional<std::chrono::minutes> sync_interval; // an extra periodic sync
+    std::optional<std::chrono::minutes> sync_at; // local time of day of the daily sync
+    // An extra periodic sync; zero minutes ("off") turns off the global one for this device.
+    std::optional<std::chrono::minutes> sync_interval;
     // The communication key the device sends as pushcommkey; empty = the global comm_key.
     std::string comm_key;
 };
@@ -101,11 +98,5 @@ settings_load load_settings(const std::vector<std::string>& args,
 
 // The `--help` text, listing every setting with its flag, variable and default.
 std::string settings_help();
-
-// Parses "HH:MM" into minutes after midnight.
-std::optional<std::chrono::minutes> parse_time_of_day(const std::string& text);
-
-// Parses a duration such as "90s", "15m", "6h", "1d" (a bare number is seconds).
-std::optional<std::chrono::seconds> parse_duration(const std::string& text);
 
 } // namespace adms::server

@@ -1,4 +1,4 @@
-#include "server/timekeeping/mqtt_time_service.hpp"
+#include "server/config/mqtt_url.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
+#include <vector>
 
 using namespace std::chrono;
 using adms::server::load_settings;
@@ -297,4 +298,44 @@ TEST_CASE("The drift watch's threshold and automatic sync are settings", "[setti
           "invalid --drift-threshold '1s': expected a duration of at least 2s, e.g. 60s, or off");
     CHECK(load_settings({"--drift-auto-sync", "yes"}, {}).error ==
           "invalid --drift-auto-sync 'yes': expected true or false");
+}
+
+TEST_CASE("sync_interval = \"off\" is accepted wherever the setting is: globally and per device",
+          "[settings]")
+{
+    // Globally: no periodic sync at all.
+    auto global = load_settings({"--sync-interval", "off"}, {});
+    REQUIRE(global.value);
+    CHECK_FALSE(global.value->sync_interval);
+    // Per device: zero minutes, which turns off a global interval for that device (the same
+    // value PATCH {"sync_interval": "off"} stores).
+    config_file file{"sync_interval = \"6h\"\n"
+                     "[devices.A1]\nsync_interval = \"off\"\n"
+                     "[devices.B2]\nsync_interval = \"90m\"\n"};
+    auto loaded = load_settings({"--config", file.path.string()}, {});
+    REQUIRE(loaded.value);
+    CHECK(loaded.value->sync_interval == minutes{360});
+    CHECK(loaded.value->devices.at("A1").sync_interval == minutes{0});
+    CHECK(loaded.value->devices.at("B2").sync_interval == minutes{90});
+    config_file bad{"[devices.A1]\nsync_interval = \"30s\"\n"};
+    CHECK(load_settings({"--config", bad.path.string()}, {}).error ==
+          "invalid devices.A1.sync_interval '30s': expected a duration of at least 1m, e.g. 6h, "
+          "or off");
+}
+
+TEST_CASE("Aliases in the config file follow the admin API's rule", "[settings]")
+{
+    for (const std::string& alias :
+         std::vector<std::string>{"sync-time", "a/b", "two words", "", std::string(65, 'a')}) {
+        config_file file{fmt::format("[devices.A1]\nalias = \"{}\"\n", alias)};
+        CAPTURE(alias);
+        CHECK(load_settings({"--config", file.path.string()}, {}).error ==
+              fmt::format("invalid devices.A1.alias '{}': expected 1 to 64 letters, digits, '-', "
+                          "'_' or '.' (and not 'sync-time')",
+                          alias));
+    }
+    config_file good{"[devices.A1]\nalias = \"front-door_2.b\"\n"};
+    auto loaded = load_settings({"--config", good.path.string()}, {});
+    REQUIRE(loaded.value);
+    CHECK(loaded.value->devices.at("A1").alias == "front-door_2.b");
 }
