@@ -1,20 +1,64 @@
 #!/usr/bin/env bash
-# Fails when protocol/ or tz/ include an I/O library or read the clock (shared/house-style.md).
+# The dependency rule between folders (docs/development.md, shared/house-style.md), checked on
+# every run. Fails, naming each offending line, when:
+#  - protocol/ includes anything of ours; tz/ includes anything of ours but protocol/;
+#  - the pure code (protocol/, tz/, and the pure parts of server/timekeeping/: the time-sync
+#    policy, the clock estimate and the drift arithmetic) includes an I/O or threading header,
+#    reads the clock, or reads the environment;
+#  - date/tz appears outside tz/*.cpp;
+#  - server/storage/ includes server/http/, server/admin/ or server/devices/;
+#  - anything but the composition root (server/app.*, server/main.cpp, server/routes.*) and
+#    server/admin/ itself includes server/admin/ (tests may).
 set -u
 root=${1:-.}
 cd "$root" || exit 2
 status=0
-if grep -rEn '#include *[<"](boost/(asio|beast)|sqlite3|sys/socket|fstream|thread|mutex)' protocol tz; then
-  echo "protocol/ and tz/ must not include I/O or threading headers" >&2
+fail() {
+  echo "$1" >&2
   status=1
+}
+
+pure_timekeeping="server/timekeeping/time_sync_policy.hpp server/timekeeping/time_sync_policy.cpp
+  server/timekeeping/clock_estimate.hpp server/timekeeping/clock_estimate.cpp
+  server/timekeeping/drift_watch.hpp server/timekeeping/drift_watch.cpp"
+
+# Our own includes: "protocol/…", "tz/…", "server/…".
+if grep -nE '#include *"(tz|server)/' -r protocol; then
+  fail "protocol/ must not include tz/ or server/: it depends on nothing of ours"
 fi
-if grep -rEn 'system_clock::now|steady_clock::now|high_resolution_clock::now|std::time\(|gettimeofday|clock_gettime|current_zone' protocol tz; then
-  echo "protocol/ and tz/ must not read the clock: 'now' is a parameter" >&2
-  status=1
+if grep -nE '#include *"server/' -r tz; then
+  fail "tz/ must not include server/: it depends on protocol/ only"
 fi
-if grep -rEn '#include *[<"]date/' protocol tz/*.hpp; then
-  echo "date/tz belongs in tz/*.cpp only" >&2
-  status=1
+
+# I/O, threads, files and the environment. <chrono> is fine; clocks are read through ::now().
+io_headers='#include *[<"](boost/(asio|beast)|sqlite3|libpq|ldap|mosquitto|openssl/|sys/|netinet/|arpa/|unistd|fcntl|poll|filesystem|fstream|iostream|cstdio|stdio|thread|mutex|shared_mutex|condition_variable|future|atomic|random|ctime|time\.h|toml)'
+# shellcheck disable=SC2086
+if grep -nE "$io_headers" -r protocol tz $pure_timekeeping; then
+  fail "protocol/, tz/ and the pure timekeeping parts must not include I/O, threading or file headers"
 fi
-[ $status -eq 0 ] && echo "protocol/ and tz/ are pure"
+# Any call of a function named now(), however the clock is named (an alias, a using-declaration),
+# and the C library's clocks; comments are left out.
+code_without_comments() {
+  # shellcheck disable=SC2086
+  find "$@" -name '*.[ch]pp' -print0 | xargs -0 awk '{ line = $0; sub(/\/\/.*/, "", line); print FILENAME ":" FNR ": " line }'
+}
+# shellcheck disable=SC2086
+if code_without_comments protocol tz $pure_timekeeping |
+  grep -E '(\bnow|\btime|\bgettimeofday|\bclock_gettime|\bcurrent_zone|\bgetenv|\blocaltime|\bgmtime)\s*\('; then
+  fail "protocol/, tz/ and the pure timekeeping parts must not read the clock or the environment: 'now' is a parameter"
+fi
+if grep -rnE '#include *[<"]date/' protocol tz/*.hpp server; then
+  fail "date/tz belongs in tz/*.cpp only"
+fi
+
+if grep -rnE '#include *"server/(http|admin|devices)/' server/storage; then
+  fail "server/storage/ must not include server/http/, server/admin/ or server/devices/"
+fi
+admin_users=$(grep -rlE '#include *"server/admin/' server | grep -vE '^server/(app\.(hpp|cpp)|main\.cpp|routes\.(hpp|cpp)|admin/)')
+if [ -n "$admin_users" ]; then
+  echo "$admin_users" >&2
+  fail "only the composition root (server/app.*, server/main.cpp, server/routes.*) includes server/admin/"
+fi
+
+[ $status -eq 0 ] && echo "the dependency rule holds: protocol/ and tz/ are pure, storage/ and admin/ keep their place"
 exit $status

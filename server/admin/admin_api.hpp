@@ -2,11 +2,15 @@
 
 #include "server/config/settings.hpp"
 #include "server/http/message.hpp"
+#include "server/http/router.hpp"
+#include "server/security/access_control.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
 #include <atomic>
-#include <memory>
+#include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,10 +22,14 @@ class device_service;
 class logger;
 class metrics;
 class storage;
+struct device_snapshot;
 
-// The admin HTTP API (README "Admin API"): devices, time sync with confirmation, device time,
-// commands, punches and their CSV export, /healthz and /metrics, behind bearer tokens.
-// Thread safety: handle() may run on many I/O threads at once; state lives in the device
+// The admin HTTP API (docs/admin-api.md): devices, time sync with confirmation, device time and
+// drift, commands, punches and their CSV export, /healthz and /metrics, behind bearer tokens.
+// Its routes are declared in server/routes.cpp; each handler parses its input, calls the device
+// service or storage, and shapes the JSON. The handlers live in one file per resource:
+// devices_api.cpp, time_api.cpp, commands_api.cpp, punches_api.cpp, health_api.cpp.
+// Thread safety: handlers may run on many I/O threads at once; state lives in the device
 // service, the storage and the metrics, which guard themselves.
 class admin_api {
   public:
@@ -30,16 +38,81 @@ class admin_api {
               blocking_pool& reader, metrics& stats, command_waiters& waiters, logger& log,
               std::vector<std::string> tokens);
 
-    // Answers one request to an admin path (anything but /iclock/…). `request` must outlive the
-    // returned awaitable.
-    boost::asio::awaitable<http_response> handle(const http_request& request);
+    // The bearer check of the admin routes: nullopt to let the request through, else 401, or
+    // 429 after too many failures from its address (logged at most once a minute per address).
+    std::optional<http_response> authenticate(const http_request& request);
 
     // Wakes requests waiting for a device (the server is stopping): they answer 503 at once.
     void stop();
 
+    // A handler of a route, and of a route naming a device ({id}: its alias or serial number).
+    using handler = boost::asio::awaitable<http_response> (admin_api::*)(const http_request&,
+                                                                         const route_match&);
+    using device_handler = boost::asio::awaitable<http_response> (admin_api::*)(
+        const device_snapshot&, const http_request&, const route_match&);
+    // The route handler calling `h`; for a device handler, after looking the device up (404
+    // when no device has that id).
+    route_handler route(handler h);
+    route_handler route(device_handler h);
+
+    // health_api.cpp
+    boost::asio::awaitable<http_response> healthz(const http_request&, const route_match&);
+    boost::asio::awaitable<http_response> metrics_text(const http_request&, const route_match&);
+    // devices_api.cpp
+    boost::asio::awaitable<http_response> list_devices(const http_request&, const route_match&);
+    boost::asio::awaitable<http_response> get_device(const device_snapshot& d, const http_request&,
+                                                     const route_match&);
+    boost::asio::awaitable<http_response>
+    patch_device(const device_snapshot& d, const http_request& request, const route_match&);
+    boost::asio::awaitable<http_response> approve_device(const device_snapshot& d,
+                                                         const http_request&, const route_match&);
+    boost::asio::awaitable<http_response> ping_device(const device_snapshot& d, const http_request&,
+                                                      const route_match&);
+    // time_api.cpp
+    boost::asio::awaitable<http_response> sync_devices(const http_request& request,
+                                                       const route_match& match);
+    boost::asio::awaitable<http_response> sync_device(const http_request& request,
+                                                      const route_match& match);
+    boost::asio::awaitable<http_response> device_time(const device_snapshot& d, const http_request&,
+                                                      const route_match&);
+    boost::asio::awaitable<http_response>
+    device_drift(const device_snapshot& d, const http_request&, const route_match& match);
+    // commands_api.cpp
+    boost::asio::awaitable<http_response> list_commands(const device_snapshot& d,
+                                                        const http_request&, const route_match&);
+    boost::asio::awaitable<http_response>
+    post_command(const device_snapshot& d, const http_request& request, const route_match&);
+    // punches_api.cpp
+    boost::asio::awaitable<http_response> punches(const http_request&, const route_match& match);
+    boost::asio::awaitable<http_response> punches_csv(const http_request&,
+                                                      const route_match& match);
+
   private:
-    struct impl;
-    std::shared_ptr<impl> impl_;
+    struct sync_result;
+    // One device's time sync, as the single and the batch request answer it.
+    boost::asio::awaitable<sync_result> sync_one(std::string requested_id, int timeout_s,
+                                                 bool wait);
+    boost::asio::awaitable<http_response> list_punches(const query_params& params, bool csv);
+
+    // A device polls every Delay seconds; three missed polls and it counts as offline.
+    std::chrono::milliseconds online_window() const
+    {
+        return std::chrono::seconds{3 * config.poll_delay};
+    }
+
+    const settings& config;
+    device_service& devices;
+    storage& store;
+    blocking_pool& reader;
+    metrics& stats;
+    command_waiters& waiters;
+    logger& log;
+    std::vector<std::string> tokens;
+    // Ten failed logins a minute per address, then 429 until the bucket refills.
+    rate_limiter auth_failures{10.0 / 60, 10};
+    log_throttle auth_log;
+    std::atomic<std::uint64_t> auth_failure_count{0};
+    std::atomic<bool> stopping{false};
 };
 
 } // namespace adms::server

@@ -2,7 +2,7 @@
 
 // The body of `POST /devices/{id}/commands`, turned into a command text for the device's queue.
 
-#include "server/admin/json_input.hpp"
+#include "server/http/json_input.hpp"
 
 #include <boost/json/object.hpp>
 

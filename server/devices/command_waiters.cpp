@@ -1,6 +1,6 @@
 #include "server/devices/command_waiters.hpp"
 
-#include "server/http/net.hpp"
+#include "server/net.hpp"
 
 #include <fmt/format.h>
 

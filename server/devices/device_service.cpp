@@ -29,6 +29,8 @@
 namespace adms::server {
 namespace {
 
+using protocol::text::iequals;
+
 // How long the drift watch's history is kept.
 constexpr auto drift_history_kept = std::chrono::days{90};
 
@@ -37,9 +39,6 @@ constexpr std::size_t max_pending_drift_points = 100'000;
 
 // Punches per upload given to the drift watch: the latest by device time are the least delayed.
 constexpr std::size_t drift_samples_per_upload = 4;
-
-// The kind stored with time-sync commands; the reason follows it ("time-sync: boot").
-constexpr std::string_view time_sync_kind = "time-sync";
 
 // How a punch's wall-clock time is placed on the UTC timeline when DST makes it nonexistent or
 // ambiguous: with the offset in force before the transition. A device whose clock has not yet
@@ -55,19 +54,6 @@ instant to_instant(std::chrono::system_clock::time_point t)
 std::chrono::sys_seconds to_seconds(instant t)
 {
     return std::chrono::floor<std::chrono::seconds>(t);
-}
-
-bool iequals(std::string_view a, std::string_view b)
-{
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
-bool is_time_sync(const queued_command& command)
-{
-    return command.kind.starts_with(time_sync_kind);
 }
 
 std::string verb_of(time_dialect dialect)
@@ -212,7 +198,7 @@ tz::zone device_service::zone_of(const device_entry& entry) const
 time_dialect device_service::dialect_of(const device_entry& entry) const
 {
     if (const auto& stored = entry.record.time_dialect_override) {
-        return *stored == "att-singular" ? time_dialect::att_singular : time_dialect::att;
+        return parse_time_dialect(*stored).value_or(time_dialect::att);
     }
     return entry.settings.dialect.value_or(config_.dialect);
 }
@@ -599,92 +585,106 @@ boost::asio::awaitable<bool> device_service::queue_time_sync(const device_view& 
     co_return static_cast<bool>(queued);
 }
 
-boost::asio::awaitable<http_response> device_service::handle(const http_request& request)
+route_handler device_service::route(endpoint e, rate_limit limit)
 {
-    auto question = request.target.find('?');
-    std::string_view path = std::string_view{request.target}.substr(0, question);
-    static constexpr std::string_view paths[] = {
-        "/iclock/cdata",  "/iclock/getrequest", "/iclock/devicecmd", "/iclock/ping",
-        "/iclock/rtdata", "/iclock/fdata",      "/iclock/registry",  "/iclock/push"};
-    if (std::find(std::begin(paths), std::end(paths), path) == std::end(paths)) {
-        co_return text_response(404, "not found\n");
-    }
-    auto parsed = protocol::parse_iclock_query(request.target);
-    if (!parsed) {
-        co_return text_response(400, parsed.error.message + "\n");
-    }
-    const auto& query = *parsed.query;
-    bool get = request.method == "GET";
-    bool post = request.method == "POST";
-
-    // Handshakes and uploads are limited and checked; polls, pings and time requests are cheap
-    // and scheduled by the device, so only the network and key checks apply to them.
-    bool is_handshake =
-        get && path == "/iclock/cdata" && !(query.type && iequals(*query.type, "time"));
-    if (is_handshake || post) {
-        if (auto limited = rate_limited(query, request)) {
-            co_return std::move(*limited);
+    return [this, e, limit](const http_request& request,
+                            const route_match&) -> boost::asio::awaitable<http_response> {
+        auto parsed = protocol::parse_iclock_query(request.target);
+        if (!parsed) {
+            co_return text_response(400, parsed.error.message + "\n");
         }
-    }
-    if (auto reason = refusal_reason(query, request, is_handshake)) {
-        co_return co_await refuse(query, request, std::move(*reason));
-    }
-
-    if (path == "/iclock/cdata" && get) {
-        if (query.type && iequals(*query.type, "time")) {
-            co_return co_await time_reply(request, query, false);
-        }
-        co_return co_await handshake(request, query);
-    }
-    if (path == "/iclock/cdata" && post) {
-        co_return co_await upload(request, query);
-    }
-    if (path == "/iclock/getrequest" && get) {
-        if (const auto* cmd = query.find_extra("cmd")) {
-            if (iequals(*cmd, "gettime") || iequals(*cmd, "settime")) {
-                co_return co_await compat_time_reply(request, query, *cmd);
+        const auto& query = *parsed.query;
+        bool time_request = query.type && iequals(*query.type, "time");
+        bool limited =
+            limit == rate_limit::always || (limit == rate_limit::handshakes && !time_request);
+        if (limited) {
+            if (auto refused = rate_limited(query, request)) {
+                co_return std::move(*refused);
             }
         }
-        co_return co_await poll(request, query);
-    }
-    if (path == "/iclock/devicecmd" && post) {
-        co_return co_await command_results(request, query);
-    }
-    if (path == "/iclock/ping" && get) {
-        touch(query, request);
-        co_return text_response(200, "OK");
-    }
-    if (path == "/iclock/rtdata" && get) {
-        if (query.type && iequals(*query.type, "time")) {
-            co_return co_await time_reply(request, query, true);
+        bool is_handshake = limit == rate_limit::handshakes && !time_request;
+        if (auto reason = refusal_reason(query, request, is_handshake)) {
+            co_return co_await refuse(query, request, std::move(*reason));
         }
-        touch(query, request);
-        co_return text_response(200, "OK");
+        co_return co_await (this->*e)(request, query);
+    };
+}
+
+boost::asio::awaitable<http_response> device_service::cdata_get(const http_request& request,
+                                                                const protocol::iclock_query& query)
+{
+    if (query.type && iequals(*query.type, "time")) {
+        co_return co_await time_reply(request, query, false);
     }
-    if (path == "/iclock/fdata" && post) {
-        auto device = touch(query, request);
-        if (!write_allowed()) {
-            co_return storage_unavailable();
+    co_return co_await handshake(request, query);
+}
+
+boost::asio::awaitable<http_response>
+device_service::getrequest(const http_request& request, const protocol::iclock_query& query)
+{
+    if (const auto* cmd = query.find_extra("cmd")) {
+        if (iequals(*cmd, "gettime") || iequals(*cmd, "settime")) {
+            co_return co_await compat_time_reply(request, query, *cmd);
         }
-        co_return co_await store_photo(device, request);
     }
-    if (path == "/iclock/registry" && post) {
-        touch(query, request);
-        update_record(query.serial_number, [](device_record& r) { r.dialect = "SEC"; });
-        save_device(query.serial_number);
-        co_return text_response(200, "RegistryCode=" + registry_code(query.serial_number));
+    co_return co_await poll(request, query);
+}
+
+boost::asio::awaitable<http_response> device_service::ping(const http_request& request,
+                                                           const protocol::iclock_query& query)
+{
+    touch(query, request);
+    co_return text_response(200, "OK");
+}
+
+boost::asio::awaitable<http_response> device_service::rtdata(const http_request& request,
+                                                             const protocol::iclock_query& query)
+{
+    if (query.type && iequals(*query.type, "time")) {
+        co_return co_await time_reply(request, query, true);
     }
-    if (path == "/iclock/push" && post) {
-        touch(query, request);
-        co_return text_response(
-            200, fmt::format("ServerVersion=3.0.1\nServerName=ADMS\nPushVersion=3.0.1\n"
-                             "ErrorDelay={}\nRequestDelay={}\nTransTimes=00:00;14:00\n"
-                             "TransInterval=1\nTransTables=User Transaction\nRealtime=1\n"
-                             "SessionID={}\nTimeoutSec=10",
-                             config_.error_delay, config_.poll_delay,
-                             registry_code(query.serial_number)));
+    touch(query, request);
+    co_return text_response(200, "OK");
+}
+
+boost::asio::awaitable<http_response> device_service::fdata(const http_request& request,
+                                                            const protocol::iclock_query& query)
+{
+    auto device = touch(query, request);
+    if (!write_allowed()) {
+        co_return storage_unavailable();
     }
-    co_return text_response(405, "method not allowed\n");
+    co_return co_await store_photo(device, request);
+}
+
+boost::asio::awaitable<http_response> device_service::registry(const http_request& request,
+                                                               const protocol::iclock_query& query)
+{
+    touch(query, request);
+    update_record(query.serial_number, [](device_record& r) { r.dialect = "SEC"; });
+    save_device(query.serial_number);
+    co_return text_response(200, "RegistryCode=" + registry_code(query.serial_number));
+}
+
+boost::asio::awaitable<http_response> device_service::push(const http_request& request,
+                                                           const protocol::iclock_query& query)
+{
+    touch(query, request);
+    co_return text_response(200,
+                            protocol::format_push_reply({config_.error_delay, config_.poll_delay,
+                                                         registry_code(query.serial_number)}));
+}
+
+std::string device_service::zone_name_of(std::string_view id) const
+{
+    if (auto device = find_device(id)) {
+        return device->zone_name;
+    }
+    if (auto it = config_.devices.find(std::string{id});
+        it != config_.devices.end() && !it->second.time_zone.empty()) {
+        return it->second.time_zone;
+    }
+    return std::string{server_zone_.name()};
 }
 
 std::optional<http_response> device_service::rate_limited(const protocol::iclock_query& query,
@@ -1107,12 +1107,17 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
                 sn, device.zone, send_time, text,
                 command.kind.substr(std::min(command.kind.size(), time_sync_kind.size() + 2)));
         }
+        // The claim checked every line; a time sync's text is ours.
+        auto line = protocol::render_command({command.id, text});
+        if (!line) {
+            continue;
+        }
         if (!body.empty()) {
             body += '\n';
         }
-        body += fmt::format("C:{}:{}", command.id, text);
+        body += *line;
     }
-    co_return text_response(200, std::move(body));
+    co_return text_response(200, body.empty() ? std::string{"OK"} : std::move(body));
 }
 
 boost::asio::awaitable<http_response>
@@ -1346,9 +1351,7 @@ device_service::watch_drift(const std::string& serial_number, instant now,
             drift_points_.push_back({serial_number, p.measured_at, p.offset.count(),
                                      p.uncertainty.count(), std::string{to_string(p.source)}});
         }
-        if (const auto& alias = it->second.record.alias; alias && !alias->empty()) {
-            id = *alias;
-        }
+        id = api_id(it->second.record);
     }
     if (update.alert == drift_alert::none) {
         co_return;
@@ -1466,8 +1469,7 @@ device_service::update_device(const std::string& serial_number, const device_pat
         if (patch.dialect) {
             r.time_dialect_override.reset();
             if (*patch.dialect) {
-                r.time_dialect_override =
-                    **patch.dialect == time_dialect::att_singular ? "att-singular" : "att";
+                r.time_dialect_override = std::string{to_string(**patch.dialect)};
             }
         }
         if (patch.sync_at) {
@@ -1492,14 +1494,18 @@ device_service::update_device(const std::string& serial_number, const device_pat
         std::lock_guard lock{mutex_};
         auto it = devices_.find(serial_number);
         if (it == devices_.end()) {
-            co_return update_result{{}, 404, fmt::format("Device not found: {}", serial_number)};
+            co_return update_result{{},
+                                    update_error::unknown_device,
+                                    fmt::format("Device not found: {}", serial_number)};
         }
         if (patch.alias && *patch.alias) {
             const auto& alias = **patch.alias;
             for (const auto& [sn, entry] : devices_) {
                 if (sn != serial_number && (sn == alias || entry.record.alias == alias)) {
                     co_return update_result{
-                        {}, 409, fmt::format("alias '{}' is already used by device {}", alias, sn)};
+                        {},
+                        update_error::alias_in_use,
+                        fmt::format("alias '{}' is already used by device {}", alias, sn)};
                 }
             }
         }
@@ -1526,7 +1532,8 @@ device_service::update_device(const std::string& serial_number, const device_pat
     }
     if (!stored) {
         storage_failure("updating a device", stored.error);
-        co_return update_result{{}, 503, "storage unavailable: " + stored.error.message};
+        co_return update_result{
+            {}, update_error::storage_failed, "storage unavailable: " + stored.error.message};
     }
     storage_ok();
     std::optional<device_snapshot> snapshot;
@@ -1546,7 +1553,7 @@ device_service::update_device(const std::string& serial_number, const device_pat
                         ? fmt::format(": approved, {} quarantined punches released", *stored.value)
                         : ""),
         {{"sn", serial_number}});
-    co_return update_result{std::move(snapshot), 200, {}};
+    co_return update_result{std::move(snapshot), update_error::none, {}};
 }
 
 } // namespace adms::server

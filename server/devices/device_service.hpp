@@ -3,6 +3,7 @@
 #include "protocol/query.hpp"
 #include "server/config/settings.hpp"
 #include "server/http/message.hpp"
+#include "server/http/router.hpp"
 #include "server/security/access_control.hpp"
 #include "server/storage/storage.hpp"
 #include "server/timekeeping/drift_watch.hpp"
@@ -24,6 +25,21 @@ class commit_queue;
 class command_waiters;
 class logger;
 class metrics;
+
+// The kind stored with time-sync commands; the reason follows it ("time-sync: boot").
+inline constexpr std::string_view time_sync_kind = "time-sync";
+
+// Whether a queued command is a time sync.
+inline bool is_time_sync(const queued_command& command)
+{
+    return command.kind.starts_with(time_sync_kind);
+}
+
+// The id the admin API shows for a device: its alias, else its serial number.
+inline std::string api_id(const device_record& record)
+{
+    return record.alias && !record.alias->empty() ? *record.alias : record.serial_number;
+}
 
 // What the admin API shows of one device: copies taken under the registry lock.
 struct device_snapshot {
@@ -60,9 +76,50 @@ class device_service {
     // Loads the devices from storage and applies the config file's per-device settings.
     storage_status load();
 
-    // Answers one request to /iclock/…; any other path is 404. `request` must outlive the
-    // returned awaitable (the session awaits it at once): no copy of the body is made.
-    boost::asio::awaitable<http_response> handle(const http_request& request);
+    // Which requests of a route count against the rate limits: none, all, or handshakes only
+    // (GET /iclock/cdata without type=time).
+    enum class rate_limit { none, always, handshakes };
+    // An /iclock/ endpoint: the request and its parsed query.
+    using endpoint = boost::asio::awaitable<http_response> (device_service::*)(
+        const http_request&, const protocol::iclock_query&);
+    // The route handler of an endpoint (server/routes.cpp): parses the query (400 when it cannot
+    // be read), applies `limit` and the network and key checks (503 with Retry-After, 403), then
+    // calls `e`. `request` must outlive the awaitable (the session awaits it at once): no copy
+    // of the body is made.
+    route_handler route(endpoint e, rate_limit limit);
+
+    // The /iclock/ endpoints (docs/device-server.md).
+    // GET cdata: the handshake, or the time (type=time).
+    boost::asio::awaitable<http_response> cdata_get(const http_request& request,
+                                                    const protocol::iclock_query& query);
+    // POST cdata: an upload (ATTLOG, OPERLOG, options, photos, any table).
+    boost::asio::awaitable<http_response> upload(const http_request& request,
+                                                 const protocol::iclock_query& query);
+    // GET getrequest: a poll for commands, or the gettime/settime compatibility reply.
+    boost::asio::awaitable<http_response> getrequest(const http_request& request,
+                                                     const protocol::iclock_query& query);
+    // POST devicecmd: command results.
+    boost::asio::awaitable<http_response> command_results(const http_request& request,
+                                                          const protocol::iclock_query& query);
+    // GET ping: a sign of life.
+    boost::asio::awaitable<http_response> ping(const http_request& request,
+                                               const protocol::iclock_query& query);
+    // GET rtdata: the time (type=time), else a sign of life.
+    boost::asio::awaitable<http_response> rtdata(const http_request& request,
+                                                 const protocol::iclock_query& query);
+    // POST fdata: a photo.
+    boost::asio::awaitable<http_response> fdata(const http_request& request,
+                                                const protocol::iclock_query& query);
+    // POST registry (SEC push 3.x): the registry code.
+    boost::asio::awaitable<http_response> registry(const http_request& request,
+                                                   const protocol::iclock_query& query);
+    // POST push (SEC push 3.x): the server's push parameters.
+    boost::asio::awaitable<http_response> push(const http_request& request,
+                                               const protocol::iclock_query& query);
+
+    // The zone a device id (serial number or alias) answers in, for the tylink time service: an
+    // ADMS device's zone, else its [devices.<id>] time_zone, else the server's.
+    std::string zone_name_of(std::string_view id) const;
 
     // Admin API: every device, ordered by serial number.
     std::vector<device_snapshot> devices() const;
@@ -79,12 +136,13 @@ class device_service {
     // Queues an admin command (already validated) and returns its id.
     boost::asio::awaitable<storage_result<std::string>>
     queue_command(const std::string& serial_number, std::string text, std::string kind);
-    // What update_device did: the device as it now is, or an HTTP status and why not (404
-    // unknown device, 409 alias in use, 503 storage failure).
+    // Why update_device changed nothing.
+    enum class update_error { none, unknown_device, alias_in_use, storage_failed };
+    // What update_device did: the device as it now is, or why not (with a message naming it).
     struct update_result {
         std::optional<device_snapshot> device;
-        unsigned status = 200;
-        std::string error;
+        update_error error = update_error::none;
+        std::string message;
     };
     // Applies a PATCH and persists it; approving also releases the device's quarantined punches.
     // An alias another device uses (as alias or serial number) is refused.
@@ -159,14 +217,10 @@ class device_service {
 
     boost::asio::awaitable<http_response> handshake(const http_request& request,
                                                     const protocol::iclock_query& query);
-    boost::asio::awaitable<http_response> upload(const http_request& request,
-                                                 const protocol::iclock_query& query);
     boost::asio::awaitable<http_response> store_photo(const device_view& device,
                                                       const http_request& request);
     boost::asio::awaitable<http_response> poll(const http_request& request,
                                                const protocol::iclock_query& query);
-    boost::asio::awaitable<http_response> command_results(const http_request& request,
-                                                          const protocol::iclock_query& query);
     // Time replies go out at a whole second (at_next_second), like a time-sync command.
     boost::asio::awaitable<http_response> time_reply(const http_request& request,
                                                      const protocol::iclock_query& query, bool sec);

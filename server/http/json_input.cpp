@@ -1,4 +1,4 @@
-#include "server/admin/json_input.hpp"
+#include "server/http/json_input.hpp"
 
 #include "protocol/text.hpp"
 
@@ -75,6 +75,23 @@ std::optional<input_error> reject_unknown_fields(const boost::json::object& obje
             }
         }
         return input_error{std::string{key}, "unknown field; expected " + expected};
+    }
+    return std::nullopt;
+}
+
+std::optional<input_error> reject_unknown_params(const query_params& params,
+                                                 const std::vector<std::string_view>& known)
+{
+    for (const auto& [key, value] : params) {
+        if (std::find(known.begin(), known.end(), key) != known.end()) {
+            continue;
+        }
+        std::string list;
+        for (auto k : known) {
+            list += (list.empty() ? "" : ", ") + std::string{k};
+        }
+        return input_error{key, "unknown query parameter; expected " +
+                                    (list.empty() ? std::string{"none"} : list)};
     }
     return std::nullopt;
 }

@@ -1,6 +1,9 @@
 #pragma once
 
-// Reading admin API request bodies with precise errors: which field, and why.
+// Reading JSON API request bodies and query parameters with precise errors: which field, and
+// why.
+
+#include "server/http/message.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -46,6 +49,11 @@ input_result<boost::json::object> parse_json_object(std::string_view body, bool 
 // The first field of `object` not in `known`, as an error naming it and the expected fields.
 std::optional<input_error> reject_unknown_fields(const boost::json::object& object,
                                                  std::initializer_list<std::string_view> known);
+
+// The first query parameter whose name is not in `known`, as an error naming it and the
+// expected parameters.
+std::optional<input_error> reject_unknown_params(const query_params& params,
+                                                 const std::vector<std::string_view>& known);
 
 // Rules shared by the typed reads below: an absent field and a JSON null both read as nullopt;
 // a present field of the wrong type is an error naming the field and the expected type.

@@ -12,6 +12,9 @@
 
 namespace adms::server {
 
+// Query parameters, decoded, in order.
+using query_params = std::vector<std::pair<std::string, std::string>>;
+
 // A request as handlers see it: no Beast types, so handler headers stay light.
 struct http_request {
     std::string method;                                // "GET", "POST", …

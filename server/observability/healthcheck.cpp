@@ -1,6 +1,7 @@
 #include "server/observability/healthcheck.hpp"
 
-#include "server/http/net.hpp"
+#include "server/config/setting_values.hpp"
+#include "server/net.hpp"
 
 #include <fmt/format.h>
 
@@ -8,12 +9,12 @@ namespace adms::server {
 
 healthcheck_result run_healthcheck(const settings& config, std::chrono::seconds timeout)
 {
-    auto colon = config.listen.rfind(':');
-    std::string host = config.listen.substr(0, colon);
-    std::string port = config.listen.substr(colon + 1);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-        host = host.substr(1, host.size() - 2);
+    auto listen = split_listen(config.listen);
+    if (!listen) {
+        return {1, fmt::format("invalid listen '{}': expected host:port", config.listen)};
     }
+    auto host = listen->host;
+    auto port = listen->port;
     if (host == "0.0.0.0" || host.empty()) {
         host = "127.0.0.1";
     } else if (host == "::") {
@@ -23,8 +24,7 @@ healthcheck_result run_healthcheck(const settings& config, std::chrono::seconds 
         net::io_context io;
         beast::tcp_stream stream{io};
         stream.expires_after(timeout);
-        tcp::endpoint endpoint{net::ip::make_address(host),
-                               static_cast<unsigned short>(std::stoi(port))};
+        tcp::endpoint endpoint{net::ip::make_address(host), port};
         stream.connect(endpoint);
         http::request<http::empty_body> request{http::verb::get, "/healthz", 11};
         request.set(http::field::host, host);

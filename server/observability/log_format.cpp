@@ -1,6 +1,7 @@
 #include "server/observability/log_format.hpp"
 
 #include "protocol/civil_time.hpp"
+#include "protocol/text.hpp"
 
 #include <fmt/format.h>
 
@@ -109,10 +110,7 @@ std::string redact_target(std::string_view target)
         auto eq = param.find('=');
         auto name = param.substr(0, eq);
         constexpr std::string_view secret = "pushcommkey";
-        bool is_secret = name.size() == secret.size() &&
-                         std::equal(name.begin(), name.end(), secret.begin(), [](char a, char b) {
-                             return std::tolower(static_cast<unsigned char>(a)) == b;
-                         });
+        bool is_secret = protocol::text::iequals(name, secret);
         if (is_secret && eq != std::string_view::npos) {
             out += name;
             out += "=***";

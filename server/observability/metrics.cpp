@@ -28,63 +28,7 @@ double seconds(std::chrono::nanoseconds d)
     return std::chrono::duration<double>(d).count();
 }
 
-// Whether `path` is "/devices/<one segment>/<suffix>" (or "/devices/<one segment>" when the
-// suffix is empty).
-bool device_path(std::string_view path, std::string_view suffix)
-{
-    constexpr std::string_view prefix = "/devices/";
-    if (!path.starts_with(prefix)) {
-        return false;
-    }
-    auto rest = path.substr(prefix.size());
-    auto slash = rest.find('/');
-    if (slash == 0) {
-        return false;
-    }
-    if (suffix.empty()) {
-        return !rest.empty() && slash == std::string_view::npos;
-    }
-    return slash != std::string_view::npos && rest.substr(slash + 1) == suffix;
-}
-
 } // namespace
-
-std::string_view endpoint_label(std::string_view path)
-{
-    static constexpr std::array<std::string_view, 14> fixed{
-        "/iclock/cdata",     "/iclock/getrequest",
-        "/iclock/devicecmd", "/iclock/ping",
-        "/iclock/rtdata",    "/iclock/fdata",
-        "/iclock/registry",  "/iclock/push",
-        "/devices",          "/devices/sync-time",
-        "/punches",          "/punches.csv",
-        "/healthz",          "/metrics"};
-    for (auto name : fixed) {
-        if (path == name) {
-            return name;
-        }
-    }
-    static constexpr std::array<std::pair<std::string_view, std::string_view>, 6> per_device{{
-        {"sync-time", "/devices/{id}/sync-time"},
-        {"time", "/devices/{id}/time"},
-        {"drift", "/devices/{id}/drift"},
-        {"ping", "/devices/{id}/ping"},
-        {"commands", "/devices/{id}/commands"},
-        {"approve", "/devices/{id}/approve"},
-    }};
-    for (auto [suffix, name] : per_device) {
-        if (device_path(path, suffix)) {
-            return name;
-        }
-    }
-    if (device_path(path, {})) {
-        return "/devices/{id}";
-    }
-    if (path.starts_with("/tylink/") && path.ends_with("/ext/time/request")) {
-        return "/tylink/{id}/ext/time/request";
-    }
-    return "other";
-}
 
 struct metrics::impl {
     impl()

@@ -8,11 +8,6 @@
 
 namespace adms::server {
 
-// The request path as a metrics label: a fixed set of endpoint names ("/iclock/cdata",
-// "/devices/{id}/sync-time", …; "other" for anything else), so a scanner cannot grow the label
-// set without bound.
-std::string_view endpoint_label(std::string_view path);
-
 // How a time sync ended, for the counters.
 enum class sync_outcome { sent, confirmed, refused, timed_out };
 
@@ -30,7 +25,8 @@ class metrics {
     metrics(const metrics&) = delete;
     metrics& operator=(const metrics&) = delete;
 
-    // One answered request: its endpoint label, status and time from read to written.
+    // One answered request: its endpoint label (its route's pattern, or "other": a bounded set,
+    // so a scanner cannot grow it), status and time from read to written.
     void request(std::string_view endpoint, unsigned status, std::chrono::nanoseconds latency);
     // One stored upload of punches.
     void punches(std::size_t stored, std::size_t duplicate, std::size_t rejected);

@@ -1,5 +1,7 @@
 #include "server/security/admin_token.hpp"
 
+#include "protocol/text.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -79,20 +81,6 @@ std::string_view trim_whitespace(std::string_view s)
         return {};
     }
     return s.substr(first, s.find_last_not_of(" \t") - first + 1);
-}
-
-bool iequals_ascii(std::string_view a, std::string_view b)
-{
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-        if (lower(a[i]) != lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
 }
 
 // The OR of the XORs of `n` bytes: zero when they are equal. Why volatile: the compiler must
@@ -303,7 +291,8 @@ std::optional<std::string_view> bearer_token(std::string_view authorization)
 {
     constexpr std::string_view scheme = "bearer";
     auto value = trim_whitespace(authorization);
-    if (value.size() <= scheme.size() || !iequals_ascii(value.substr(0, scheme.size()), scheme) ||
+    if (value.size() <= scheme.size() ||
+        !protocol::text::iequals(value.substr(0, scheme.size()), scheme) ||
         value[scheme.size()] != ' ') {
         return std::nullopt;
     }

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "server/http/net.hpp"
+#include "server/net.hpp"
 
 #include <optional>
 #include <type_traits>

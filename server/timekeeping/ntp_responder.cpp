@@ -1,6 +1,7 @@
 #include "server/timekeeping/ntp_responder.hpp"
 
 #include "protocol/ntp_packet.hpp"
+#include "server/config/setting_values.hpp"
 #include "server/observability/logger.hpp"
 #include "server/observability/metrics.hpp"
 
@@ -17,7 +18,6 @@
 
 #include <array>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -179,26 +179,19 @@ ntp_responder::~ntp_responder() = default;
 std::string ntp_responder::bind(const std::string& listen)
 {
     auto& s = *impl_;
-    auto colon = listen.rfind(':');
-    std::string host = listen.substr(0, colon == std::string::npos ? 0 : colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-        host = host.substr(1, host.size() - 2);
-    }
-    unsigned port = 0;
-    auto port_text = colon == std::string::npos ? std::string{} : listen.substr(colon + 1);
-    auto [end, parse_ec] =
-        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (port_text.empty() || parse_ec != std::errc{} ||
-        end != port_text.data() + port_text.size() || port > 65535) {
+    auto parts = split_listen(listen);
+    if (!parts) {
         return fmt::format("invalid ntp_listen '{}': expected ADDRESS:PORT, e.g. 0.0.0.0:123",
                            listen);
     }
+    const auto& host = parts->host;
+    auto port = parts->port;
     boost::system::error_code ec;
     auto address = net::ip::make_address(host, ec);
     if (ec) {
         return fmt::format("invalid ntp_listen '{}': '{}' is not an IP address", listen, host);
     }
-    udp::endpoint endpoint{address, static_cast<unsigned short>(port)};
+    udp::endpoint endpoint{address, port};
     s.socket.open(endpoint.protocol(), ec);
     if (!ec) {
         s.socket.bind(endpoint, ec);

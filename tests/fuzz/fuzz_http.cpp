@@ -1,8 +1,8 @@
-// libFuzzer target: raw bytes on one connection, read as server/app.cpp's session() reads them
-// (Beast's request parser with the same header limit and a 1 MiB body limit), routed as its
-// handler_for() routes (/iclock/… to device_service, the rest to admin_api) with the real
-// objects: SQLite storage in a temporary directory, the blocking pools, the metrics. Each
-// response is serialised as the session writes it.
+// libFuzzer target: raw bytes on one connection, read as server/http/session.cpp reads them
+// (Beast's request parser with the same header limit and a 1 MiB body limit), dispatched by the
+// real router over the server's route table (server/routes.cpp) to the real objects: SQLite
+// storage in a temporary directory, the blocking pools, the metrics. Each response is
+// serialised as the session writes it.
 //
 // State lives across inputs (devices seen, punches stored, commands queued), as on a real
 // server; the database is replaced every `inputs_per_database` inputs to keep work per input
@@ -12,12 +12,15 @@
 #include "server/admin/admin_api.hpp"
 #include "server/devices/command_waiters.hpp"
 #include "server/devices/device_service.hpp"
-#include "server/http/net.hpp"
+#include "server/net.hpp"
 #include "server/observability/logger.hpp"
 #include "server/observability/metrics.hpp"
+#include "server/routes.hpp"
+#include "server/security/access_control.hpp"
 #include "server/storage/blocking_pool.hpp"
 #include "server/storage/commit_queue.hpp"
 #include "server/storage/sqlite/sqlite_storage.hpp"
+#include "server/timekeeping/time_service.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 #include "tz/zone.hpp"
 
@@ -35,7 +38,7 @@ namespace {
 using namespace adms::server;
 using adms::tz::locate_zone;
 
-constexpr std::size_t header_limit_bytes = 16 * 1024; // as server/app.cpp
+constexpr std::size_t header_limit_bytes = 16 * 1024; // as server/http/session.cpp
 constexpr std::size_t body_limit_bytes = 1024 * 1024;
 // Larger inputs only repeat what the limits already cut off.
 constexpr std::size_t max_input_bytes = header_limit_bytes + body_limit_bytes + 1024;
@@ -91,6 +94,8 @@ struct server_state {
     // Replaces the database and every object that holds its state with fresh ones.
     void reopen()
     {
+        routes.reset();
+        times.reset();
         admin.reset();
         devices.reset();
         writer.reset();
@@ -114,6 +119,12 @@ struct server_state {
         // would sit out its whole timeout (1 to 300 s): stopped, it queues the sync and answers
         // 503 at once.
         admin->stop();
+        times = std::make_unique<time_service>(
+            [this](std::string_view id) { return devices->zone_name_of(id); }, *stats,
+            network_list::parse("").value);
+        routes = std::make_unique<router>(
+            server_routes(config, *devices, *times, *admin),
+            [this](const http_request& request) { return admin->authenticate(request); });
     }
 
     std::filesystem::path data_dir;
@@ -128,6 +139,8 @@ struct server_state {
     std::unique_ptr<commit_queue> writer;
     std::unique_ptr<device_service> devices;
     std::unique_ptr<admin_api> admin;
+    std::unique_ptr<time_service> times;
+    std::unique_ptr<router> routes;
     net::io_context io;
     std::size_t inputs = 0;
     std::set<std::string> exceptions_seen;
@@ -168,15 +181,10 @@ net::awaitable<std::string> serve(server_state& s, http::request<http::string_bo
     request.authorization = std::string{req[http::field::authorization]};
     request.received_at = std::chrono::system_clock::now();
 
-    auto path = std::string_view{request.target}.substr(0, request.target.find('?'));
     http_response response;
     try {
-        // handler_for() on a listener serving both: /iclock/… to devices, the rest to admin.
-        if (path.starts_with("/iclock/")) {
-            response = co_await s.devices->handle(request);
-        } else {
-            response = co_await s.admin->handle(request);
-        }
+        // A listener serving devices and the admin API alike.
+        response = (co_await s.routes->dispatch(request, listener_role::both)).response;
     } catch (const std::exception& e) {
         // The router's boundary (500) is by design; say once per kind what reached it.
         if (s.exceptions_seen.insert(e.what()).second) {

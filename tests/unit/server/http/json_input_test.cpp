@@ -1,4 +1,4 @@
-#include "server/admin/json_input.hpp"
+#include "server/http/json_input.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>

@@ -4,21 +4,6 @@
 
 using namespace adms::server;
 
-TEST_CASE("Endpoint labels come from a fixed set whatever the path", "[metrics]")
-{
-    CHECK(endpoint_label("/iclock/cdata") == "/iclock/cdata");
-    CHECK(endpoint_label("/devices") == "/devices");
-    CHECK(endpoint_label("/devices/sync-time") == "/devices/sync-time");
-    CHECK(endpoint_label("/devices/principal") == "/devices/{id}");
-    CHECK(endpoint_label("/devices/principal/sync-time") == "/devices/{id}/sync-time");
-    CHECK(endpoint_label("/devices/RKQ1/time") == "/devices/{id}/time");
-    CHECK(endpoint_label("/devices/RKQ1/commands") == "/devices/{id}/commands");
-    CHECK(endpoint_label("/devices/RKQ1/nope") == "other");
-    CHECK(endpoint_label("/devices//time") == "other");
-    CHECK(endpoint_label("/wp-admin/setup.php") == "other");
-    CHECK(endpoint_label("/punches.csv") == "/punches.csv");
-}
-
 TEST_CASE("Metrics render in the Prometheus text format with every family", "[metrics]")
 {
     metrics m;

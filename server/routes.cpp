@@ -1,0 +1,87 @@
+#include "server/routes.hpp"
+
+#include "server/admin/admin_api.hpp"
+#include "server/devices/device_service.hpp"
+#include "server/timekeeping/time_service.hpp"
+
+namespace adms::server {
+
+std::vector<route> server_routes(const settings& config, device_service& devices,
+                                 const time_service& times, admin_api& admin)
+{
+    constexpr auto on_devices = route_scope::devices;
+    constexpr auto on_admin = route_scope::admin;
+    constexpr auto everywhere = route_scope::everywhere;
+    using enum route_auth;
+    using limit = device_service::rate_limit;
+    using params = std::vector<std::string_view>;
+    const std::optional<params> any_query; // devices send what they send
+    const std::optional<params> no_query = params{};
+    const std::optional<params> sync_query = params{"timeout", "wait"};
+    const std::optional<params> punch_query =
+        params{"device", "pin", "from", "to", "after", "limit", "quarantined"};
+    const std::optional<params> drift_query = params{"from", "to", "after", "limit"};
+    auto tylink = [&times](const http_request& request,
+                           const route_match&) -> boost::asio::awaitable<http_response> {
+        co_return times.handle(request);
+    };
+    auto metrics_auth = config.metrics_require_token ? bearer : open;
+
+    // Handshakes and uploads are rate-limited and checked; polls, pings and time requests are
+    // cheap and scheduled by the device, so only the network and key checks apply to them.
+    return {
+        // The iclock protocol (docs/device-server.md).
+        {on_devices, "GET", "/iclock/cdata", device, any_query,
+         devices.route(&device_service::cdata_get, limit::handshakes)},
+        {on_devices, "POST", "/iclock/cdata", device, any_query,
+         devices.route(&device_service::upload, limit::always)},
+        {on_devices, "GET", "/iclock/getrequest", device, any_query,
+         devices.route(&device_service::getrequest, limit::none)},
+        {on_devices, "POST", "/iclock/devicecmd", device, any_query,
+         devices.route(&device_service::command_results, limit::always)},
+        {on_devices, "GET", "/iclock/ping", device, any_query,
+         devices.route(&device_service::ping, limit::none)},
+        {on_devices, "GET", "/iclock/rtdata", device, any_query,
+         devices.route(&device_service::rtdata, limit::none)},
+        {on_devices, "POST", "/iclock/fdata", device, any_query,
+         devices.route(&device_service::fdata, limit::always)},
+        {on_devices, "POST", "/iclock/registry", device, any_query,
+         devices.route(&device_service::registry, limit::always)},
+        {on_devices, "POST", "/iclock/push", device, any_query,
+         devices.route(&device_service::push, limit::always)},
+        // The tylink time service (docs/time-service.md); it checks device_networks itself.
+        {on_devices, "POST", "/tylink/{id}/ext/time/request", device, any_query, tylink},
+
+        // Container health checks use the device port too.
+        {everywhere, "GET", "/healthz", open, no_query, admin.route(&admin_api::healthz)},
+
+        // The admin API (docs/admin-api.md).
+        {on_admin, "GET", "/metrics", metrics_auth, any_query,
+         admin.route(&admin_api::metrics_text)},
+        {on_admin, "GET", "/devices", bearer, no_query, admin.route(&admin_api::list_devices)},
+        {on_admin, "POST", "/devices/sync-time", bearer, sync_query,
+         admin.route(&admin_api::sync_devices)},
+        {on_admin, "GET", "/devices/{id}", bearer, no_query, admin.route(&admin_api::get_device)},
+        {on_admin, "PATCH", "/devices/{id}", bearer, no_query,
+         admin.route(&admin_api::patch_device)},
+        {on_admin, "POST", "/devices/{id}/sync-time", bearer, sync_query,
+         admin.route(&admin_api::sync_device)},
+        {on_admin, "GET", "/devices/{id}/time", bearer, no_query,
+         admin.route(&admin_api::device_time)},
+        {on_admin, "GET", "/devices/{id}/drift", bearer, drift_query,
+         admin.route(&admin_api::device_drift)},
+        {on_admin, "GET", "/devices/{id}/ping", bearer, no_query,
+         admin.route(&admin_api::ping_device)},
+        {on_admin, "GET", "/devices/{id}/commands", bearer, no_query,
+         admin.route(&admin_api::list_commands)},
+        {on_admin, "POST", "/devices/{id}/commands", bearer, no_query,
+         admin.route(&admin_api::post_command)},
+        {on_admin, "POST", "/devices/{id}/approve", bearer, no_query,
+         admin.route(&admin_api::approve_device)},
+        {on_admin, "GET", "/punches", bearer, punch_query, admin.route(&admin_api::punches)},
+        {on_admin, "GET", "/punches.csv", bearer, punch_query,
+         admin.route(&admin_api::punches_csv)},
+    };
+}
+
+} // namespace adms::server
