@@ -19,7 +19,7 @@ class logger;
 class metrics;
 class storage;
 
-// The admin HTTP API (README "Admin API"): devices, time sync with confirmation, device time,
+// The admin HTTP API (docs/admin-api.md): devices, time sync with confirmation, device time,
 // commands, punches and their CSV export, /healthz and /metrics, behind bearer tokens.
 // Thread safety: handle() may run on many I/O threads at once; state lives in the device
 // service, the storage and the metrics, which guard themselves.
