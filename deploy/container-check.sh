@@ -1,69 +1,60 @@
 #!/usr/bin/env bash
-# The image check of the README's Docker section (a release step: it runs a full Release build in
-# the image, several minutes on 2 cores). Needs root. Uses ../shared/tools/container-check, which
-# builds deploy/Dockerfile with podman and runs its entrypoint in a chroot of the image:
-#  1. the image as built: the handshake and /healthz answer 200, and the image size is printed;
+# Checks the image of docs/install.md without a Docker engine, with the shared container-check
+# tool (podman builds deploy/Dockerfile; the entrypoint runs in a chroot of a writable copy of the
+# image and is probed over HTTP):
+#  1. the image as built: the handshake and /healthz answer 200 (the tool prints the image size);
 #  2. the same image with ADMS_TIME_ZONE=Asia/Riyadh: the handshake carries TimeZone=3, so the
 #     zone database works inside the image and the configured zone, not the container's UTC, is
 #     the one used.
+# It runs a full Release build in the image (several minutes on 2 cores). tests/run.sh runs it
+# when CI=true.
+#
+# The tool is $CONTAINER_CHECK, else ../shared/tools/container-check next to this checkout. It
+# needs root: without root this script re-runs itself through sudo.
+# Exit status: 0 both checks passed; 77 the check could not run (no tool, no root), with the
+# reason on stderr; anything else a check failed.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-check=${CONTAINER_CHECK:-../shared/tools/container-check}
+check=${CONTAINER_CHECK:-$root/../shared/tools/container-check}
 handshake="/iclock/cdata?SN=CHECK0001&options=all&pushver=2.4.1"
 
-# container-check runs the entrypoint in `podman image mount`'s view of the image. With podman's
-# default overlay storage that view is read-only and the image's VOLUME is not mounted, so no
-# path is writable and admsd (rightly) refuses to start without a writable data directory. A
-# private store with the vfs driver gives a writable view, standing in for the volume Docker
-# would mount at /var/lib/admsd. It is kept in /var/tmp/admsd-container-check for the build
-# cache of the next run (delete it to start afresh).
-store=/var/tmp/admsd-container-check
-mkdir -p "$store"
-zoned=$(mktemp -d)
-trap 'rm -rf "$zoned"' EXIT
-printf '[storage]\ndriver = "vfs"\ngraphroot = "%s/graph"\nrunroot = "%s/run"\n' \
-  "$store" "$store" >"$store/storage.conf"
-# Reuse a Debian base image from the default store when there is one (else container-check
-# makes one with debootstrap).
-if command -v podman >/dev/null && podman image exists docker.io/library/debian:bookworm-slim &&
-  ! CONTAINERS_STORAGE_CONF="$store/storage.conf" podman image exists \
-    docker.io/library/debian:bookworm-slim; then
-  podman save docker.io/library/debian:bookworm-slim \
-    | CONTAINERS_STORAGE_CONF="$store/storage.conf" podman load >/dev/null
-  for tag in debian:bookworm debian:12 debian:12-slim; do
-    CONTAINERS_STORAGE_CONF="$store/storage.conf" podman tag \
-      docker.io/library/debian:bookworm-slim "docker.io/library/$tag"
-  done
+if [ ! -x "$check" ]; then
+  echo "container-check.sh: no container-check tool at $check (set CONTAINER_CHECK to its path)" >&2
+  exit 77
 fi
-export CONTAINERS_STORAGE_CONF="$store/storage.conf"
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    exec sudo -n CONTAINER_CHECK="$check" "$0" "$@"
+  fi
+  echo "container-check.sh: needs root (apt-get, podman, chroot), and sudo is missing or asks" \
+    "for a password" >&2
+  exit 77
+fi
 
-# Build first, as container-check does (its own build is then all cached), and open the image's
-# top-level directory: the vfs driver creates each layer directory 0700, which as the image's
-# "/" would keep the admsd user from reaching anything.
-podman build --isolation chroot --network=host -f deploy/Dockerfile \
-  -t localhost/admsd:container-check . 2>&1 | tail -n 3
-open_root() {
-  local root
-  root=$(podman image mount "$1")
-  chmod 755 "$root"
-  podman image unmount "$1" >/dev/null
+zoned=$(mktemp -d)
+cleanup() {
+  rm -rf "$zoned"
+  podman untag localhost/admsd:built >/dev/null 2>&1 || true
 }
-open_root localhost/admsd:container-check
+trap cleanup EXIT
 
+echo "== 1. the image as built: handshake and /healthz"
 "$check" --probe "$handshake" --probe /healthz
 
-cat >"$zoned/Dockerfile" <<'DOCKERFILE'
-FROM localhost/admsd:container-check
-ENV ADMS_TIME_ZONE=Asia/Riyadh
-DOCKERFILE
-# container-check tags what it builds as localhost/admsd:container-check: keep the first image.
+# The tool tags what it builds as localhost/admsd:container-check, so the second image starts
+# from another tag of the first.
+echo "== 2. the same image with ADMS_TIME_ZONE=Asia/Riyadh: TimeZone=3"
 podman tag localhost/admsd:container-check localhost/admsd:built
-sed -i 's|^FROM .*|FROM localhost/admsd:built|' "$zoned/Dockerfile"
-podman build --isolation chroot --network=host -f "$zoned/Dockerfile" \
-  -t localhost/admsd:container-check . >/dev/null 2>&1
-open_root localhost/admsd:container-check
-out=$("$check" --dockerfile "$zoned/Dockerfile" --probe "$handshake" 2>&1) || { echo "$out"; exit 1; }
-echo "$out" | grep -E "TimeZone=|listening on" || true
-echo "$out" | grep -q "TimeZone=3" || { echo "container-check.sh: no TimeZone=3 with ADMS_TIME_ZONE=Asia/Riyadh"; exit 1; }
-echo "container-check.sh: OK (image builds, answers the handshake and /healthz, uses the configured zone)"
+printf 'FROM localhost/admsd:built\nENV ADMS_TIME_ZONE=Asia/Riyadh\n' >"$zoned/Dockerfile"
+out=$("$check" --dockerfile "$zoned/Dockerfile" --probe "$handshake" 2>&1) || {
+  echo "$out"
+  exit 1
+}
+grep -E "TimeZone=|listening on" <<<"$out" || true
+grep -q "TimeZone=3" <<<"$out" || {
+  echo "$out"
+  echo "container-check.sh: no TimeZone=3 with ADMS_TIME_ZONE=Asia/Riyadh" >&2
+  exit 1
+}
+echo "container-check.sh: OK (the image builds, answers the handshake and /healthz, and uses the configured zone)"

@@ -42,7 +42,7 @@ constexpr std::size_t drift_samples_per_upload = 4;
 
 // How a punch's wall-clock time is placed on the UTC timeline when DST makes it nonexistent or
 // ambiguous: with the offset in force before the transition. A device whose clock has not yet
-// been moved shows exactly such times (README: "DST and punches").
+// been moved shows exactly such times (docs/device-server.md: "DST and punches").
 constexpr tz::resolve_policy punch_policy{tz::gap_policy::shift_forward,
                                           tz::overlap_policy::earliest};
 

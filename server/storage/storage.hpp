@@ -19,7 +19,7 @@
 
 // The durable store behind the server: devices, punches, everything else a device uploads, and
 // the per-device command queue. An interface with plain value types (no SQLite here: this header
-// is widely included); server/sqlite_storage.hpp is the implementation.
+// is widely included); server/storage/sqlite/sqlite_storage.hpp is the implementation.
 //
 // Times: `instant` is a server clock reading (UTC, milliseconds), stored as INTEGER Unix ms. A
 // punch's UTC instant is `std::chrono::sys_seconds`, stored as INTEGER Unix seconds. A device's

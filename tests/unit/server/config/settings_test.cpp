@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <unistd.h>
 #include <vector>
 
@@ -275,6 +276,47 @@ TEST_CASE("The example config documents every setting and loads with each key un
         CHECK(text.find("\n" + key + " = ") != std::string::npos);
         at = end;
     }
+}
+
+TEST_CASE("docs/configuration.md has a table row for every setting --help lists, with its flag, "
+          "variable and key",
+          "[settings]")
+{
+    std::ifstream in{std::string{ADMS_SOURCE_DIR} + "/docs/configuration.md"};
+    REQUIRE(in);
+    std::vector<std::string> rows;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.starts_with('|')) {
+            rows.push_back(line);
+        }
+    }
+    // A --help line is "  --flag  ADMS_VARIABLE  what it does"; the file key is the flag's name
+    // with '_' for '-'. All three must be on one row of the table, each in backticks.
+    std::istringstream help{adms::server::settings_help()};
+    int settings = 0;
+    while (std::getline(help, line)) {
+        if (!line.starts_with("  --")) {
+            continue;
+        }
+        std::istringstream fields{line};
+        std::string flag;
+        std::string variable;
+        fields >> flag >> variable;
+        std::string key = flag.substr(2);
+        std::replace(key.begin(), key.end(), '-', '_');
+        INFO(flag << " " << variable << " " << key);
+        REQUIRE(variable.starts_with("ADMS_"));
+        auto documents = [&](const std::string& row) {
+            return row.find("`" + flag + "`") != std::string::npos &&
+                   row.find("`" + variable + "`") != std::string::npos &&
+                   row.find("`" + key + "`") != std::string::npos;
+        };
+        CHECK(std::any_of(rows.begin(), rows.end(), documents));
+        ++settings;
+    }
+    // Guards the parsing above: if --help changed shape, no setting would be checked at all.
+    CHECK(settings >= 30);
 }
 
 TEST_CASE("The drift watch's threshold and automatic sync are settings", "[settings]")
