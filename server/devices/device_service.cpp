@@ -10,6 +10,7 @@
 #include "protocol/operlog.hpp"
 #include "protocol/options_body.hpp"
 #include "protocol/photo.hpp"
+#include "protocol/stamp.hpp"
 #include "protocol/text.hpp"
 #include "protocol/zk_time.hpp"
 #include "server/devices/command_waiters.hpp"
@@ -967,7 +968,7 @@ bool device_service::merge_into_record(const std::string& serial_number,
 {
     bool moved = false;
     update_record(serial_number, [&](device_record& r) {
-        auto merged = merge_stamp(r.*stamp_field, incoming);
+        auto merged = protocol::merge_stamp(r.*stamp_field, incoming);
         moved = merged != r.*stamp_field;
         r.*stamp_field = std::move(merged);
     });

@@ -62,7 +62,7 @@ struct device_record {
     std::optional<std::string> zone_override; // IANA zone name set by the operator
     std::string dialect;                      // "ATT", "SEC", "P320"; empty while unknown
     // The last stamps the device sent (Stamp= on uploads, as text). Never moved backwards: see
-    // merge_stamp.
+    // protocol::merge_stamp.
     std::optional<std::string> attlog_stamp;
     std::optional<std::string> operlog_stamp;
     std::optional<std::string> attphoto_stamp;
@@ -84,40 +84,6 @@ struct device_record {
     // by load_device/load_devices; written only by store_device_options.
     std::vector<protocol::key_value> options;
 };
-
-// The stamp to keep when a device sends `incoming` and `current` is stored. When both are all
-// digits the larger number wins (leading zeros ignored, any length); otherwise a non-empty
-// `incoming` replaces `current` (text stamps cannot be ordered). An empty/absent `incoming` never
-// erases `current`.
-inline std::optional<std::string> merge_stamp(const std::optional<std::string>& current,
-                                              const std::optional<std::string>& incoming)
-{
-    if (!incoming || incoming->empty()) {
-        return current;
-    }
-    if (!current || current->empty()) {
-        return incoming;
-    }
-    auto all_digits = [](std::string_view s) {
-        for (char c : s) {
-            if (c < '0' || c > '9') {
-                return false;
-            }
-        }
-        return true;
-    };
-    if (!all_digits(*current) || !all_digits(*incoming)) {
-        return incoming;
-    }
-    auto significant = [](std::string_view s) {
-        auto first = s.find_first_not_of('0');
-        return first == std::string_view::npos ? std::string_view{} : s.substr(first);
-    };
-    auto a = significant(*current);
-    auto b = significant(*incoming);
-    bool incoming_larger = b.size() != a.size() ? b.size() > a.size() : b > a;
-    return incoming_larger ? incoming : current;
-}
 
 // One punch to store: the parsed record, its place on the UTC timeline and the line as received.
 struct punch_input {
@@ -345,8 +311,8 @@ class storage {
     virtual ~storage() = default;
 
     // Inserts or updates a device row (all fields but `options`), keeping the earliest first_seen
-    // and merging stamps with merge_stamp. Returns the row as stored. An alias used by another
-    // device is an error.
+    // and merging stamps with protocol::merge_stamp. Returns the row as stored. An alias used by
+    // another device is an error.
     virtual storage_result<device_record> upsert_device(const device_record& device) = 0;
     // One device with its options; nullopt inside the result when unknown.
     virtual storage_result<std::optional<device_record>>

@@ -2,6 +2,7 @@
 
 #include "protocol/civil_time.hpp"
 #include "protocol/command.hpp"
+#include "protocol/stamp.hpp"
 
 #include <fmt/format.h>
 #include <sqlite3.h>
@@ -1135,9 +1136,12 @@ storage_result<device_record> sqlite_storage::upsert_device(const device_record&
         }
         if (auto existing = read_device(db, device.serial_number)) {
             merged.first_seen = std::min(existing->first_seen, device.first_seen);
-            merged.attlog_stamp = merge_stamp(existing->attlog_stamp, device.attlog_stamp);
-            merged.operlog_stamp = merge_stamp(existing->operlog_stamp, device.operlog_stamp);
-            merged.attphoto_stamp = merge_stamp(existing->attphoto_stamp, device.attphoto_stamp);
+            merged.attlog_stamp =
+                protocol::merge_stamp(existing->attlog_stamp, device.attlog_stamp);
+            merged.operlog_stamp =
+                protocol::merge_stamp(existing->operlog_stamp, device.operlog_stamp);
+            merged.attphoto_stamp =
+                protocol::merge_stamp(existing->attphoto_stamp, device.attphoto_stamp);
         }
         statement s{db, fmt::format(R"sql(
 INSERT INTO device ({})
