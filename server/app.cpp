@@ -11,7 +11,7 @@
 #include "server/security/admin_token.hpp"
 #include "server/storage/blocking_pool.hpp"
 #include "server/storage/commit_queue.hpp"
-#include "server/storage/sqlite/sqlite_storage.hpp"
+#include "server/storage/sqlite/sqlite_database.hpp"
 #include "server/timekeeping/mqtt_time_service.hpp"
 #include "server/timekeeping/ntp_responder.hpp"
 #include "server/timekeeping/time_service.hpp"
@@ -99,7 +99,7 @@ struct app::impl {
     blocking_pool reader; // admin API reads (a read connection of their own)
     metrics stats;
     command_waiters waiters;
-    std::unique_ptr<sqlite_storage> store;
+    std::unique_ptr<sqlite_database> store;
     std::unique_ptr<commit_queue> writer; // declared after `store`: stops before it closes
     std::unique_ptr<device_service> devices;
     std::unique_ptr<admin_api> admin;
@@ -482,8 +482,8 @@ app::start_result app::start()
     // mounted :ro) still lets devices poll and get their time; uploads get 503 until it is
     // writable again, which the storage notices by itself.
     open_options.read_only_fallback = true;
-    auto opened = sqlite_storage::open(std::filesystem::path{s.config.data_dir} / "admsd.sqlite3",
-                                       open_options);
+    auto opened = sqlite_database::open(std::filesystem::path{s.config.data_dir} / "admsd.sqlite3",
+                                        open_options);
     if (!opened) {
         return {0, 0,
                 fmt::format("invalid data_dir '{}': cannot open the database: {}",

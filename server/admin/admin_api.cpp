@@ -16,6 +16,7 @@
 #include "server/security/access_control.hpp"
 #include "server/security/admin_token.hpp"
 #include "server/storage/blocking_pool.hpp"
+#include "server/storage/database.hpp"
 #include "server/timekeeping/clock_estimate.hpp"
 #include "server/version.hpp"
 
@@ -157,7 +158,7 @@ struct sync_result {
 } // namespace
 
 struct admin_api::impl {
-    impl(const settings& c, device_service& d, storage& s, blocking_pool& r, metrics& m,
+    impl(const settings& c, device_service& d, database& s, blocking_pool& r, metrics& m,
          command_waiters& w, logger& l, std::vector<std::string> t)
         : config{c}, devices{d}, store{s}, reader{r}, stats{m}, waiters{w}, log{l}, tokens{
                                                                                         std::move(
@@ -167,7 +168,7 @@ struct admin_api::impl {
 
     const settings& config;
     device_service& devices;
-    storage& store;
+    database& store;
     blocking_pool& reader;
     metrics& stats;
     command_waiters& waiters;
@@ -212,7 +213,7 @@ struct admin_api::impl {
     boost::asio::awaitable<http_response> punches(const query_params& params, bool csv);
 };
 
-admin_api::admin_api(const settings& config, device_service& devices, storage& store,
+admin_api::admin_api(const settings& config, device_service& devices, database& store,
                      blocking_pool& reader, metrics& stats, command_waiters& waiters, logger& log,
                      std::vector<std::string> tokens)
     : impl_{std::make_shared<impl>(config, devices, store, reader, stats, waiters, log,
@@ -623,7 +624,7 @@ boost::asio::awaitable<http_response> admin_api::impl::list_devices()
 boost::asio::awaitable<http_response> admin_api::impl::get_device(const device_snapshot& d)
 {
     const auto& sn = d.record.serial_number;
-    auto commands = co_await reader.run([&] { return store.list_commands(sn, 50); });
+    auto commands = co_await reader.run([&] { return store.commands().list_commands(sn, 50); });
     if (!commands) {
         co_return error_reply(503, "storage unavailable: " + commands.error.message);
     }
@@ -826,7 +827,8 @@ boost::asio::awaitable<sync_result> admin_api::impl::sync_one(std::string reques
     for (;;) {
         // Subscribe before reading the state, so a result recorded in between wakes us.
         auto ticket = waiters.subscribe(command_waiters::key(sn, command_id));
-        auto found = co_await reader.run([&] { return store.find_command(sn, command_id); });
+        auto found =
+            co_await reader.run([&] { return store.commands().find_command(sn, command_id); });
         if (!found) {
             co_return fail(503,
                            fmt::format("[{}] Storage unavailable: {}", id, found.error.message));
@@ -956,7 +958,7 @@ boost::asio::awaitable<http_response> admin_api::impl::device_time(const device_
 {
     const auto& sn = d.record.serial_number;
     auto now = now_instant();
-    auto commands = co_await reader.run([&] { return store.list_commands(sn, 50); });
+    auto commands = co_await reader.run([&] { return store.commands().list_commands(sn, 50); });
     if (!commands) {
         co_return error_reply(503, "storage unavailable: " + commands.error.message);
     }
@@ -976,7 +978,7 @@ boost::asio::awaitable<http_response> admin_api::impl::device_time(const device_
     filter.include_quarantined = true; // evidence about the clock, whatever their admission
     filter.newest_first = true;
     filter.limit = params.max_samples;
-    auto rows = co_await reader.run([&] { return store.query_punches(filter); });
+    auto rows = co_await reader.run([&] { return store.punches().query_punches(filter); });
     if (!rows) {
         co_return error_reply(503, "storage unavailable: " + rows.error.message);
     }
@@ -1061,7 +1063,7 @@ boost::asio::awaitable<http_response> admin_api::impl::device_drift(const device
     // One row more than asked tells whether another page exists.
     auto probe = query;
     probe.limit = query.limit + 1;
-    auto rows = co_await reader.run([&] { return store.list_clock_offsets(probe); });
+    auto rows = co_await reader.run([&] { return store.clocks().list_clock_offsets(probe); });
     if (!rows) {
         co_return error_reply(503, "storage unavailable: " + rows.error.message);
     }
@@ -1169,8 +1171,8 @@ boost::asio::awaitable<http_response> admin_api::impl::post_command(const device
 
 boost::asio::awaitable<http_response> admin_api::impl::list_commands(const device_snapshot& d)
 {
-    auto commands =
-        co_await reader.run([&] { return store.list_commands(d.record.serial_number, 200); });
+    auto commands = co_await reader.run(
+        [&] { return store.commands().list_commands(d.record.serial_number, 200); });
     if (!commands) {
         co_return error_reply(503, "storage unavailable: " + commands.error.message);
     }
@@ -1255,7 +1257,7 @@ boost::asio::awaitable<http_response> admin_api::impl::punches(const query_param
         // One row more than asked tells whether another page exists (has_more is then exact).
         auto probe = filter;
         probe.limit = filter.limit + 1;
-        auto rows = co_await reader.run([&] { return store.query_punches(probe); });
+        auto rows = co_await reader.run([&] { return store.punches().query_punches(probe); });
         if (!rows) {
             co_return error_reply(503, "storage unavailable: " + rows.error.message);
         }
@@ -1276,7 +1278,7 @@ boost::asio::awaitable<http_response> admin_api::impl::punches(const query_param
     }
 
     // CSV: pages of csv_page_rows up to the last punch stored now (a stable end), streamed.
-    auto last = co_await reader.run([&] { return store.last_punch_id(); });
+    auto last = co_await reader.run([&] { return store.punches().last_punch_id(); });
     if (!last) {
         co_return error_reply(503, "storage unavailable: " + last.error.message);
     }
@@ -1304,7 +1306,7 @@ boost::asio::awaitable<http_response> admin_api::impl::punches(const query_param
         }
         auto page = state->filter;
         page.limit = std::min(csv_page_rows, state->remaining.value_or(csv_page_rows));
-        auto rows = co_await reader.run([&] { return store.query_punches(page); });
+        auto rows = co_await reader.run([&] { return store.punches().query_punches(page); });
         if (!rows) {
             co_return std::nullopt;
         }

@@ -17,7 +17,7 @@ class command_waiters;
 class device_service;
 class logger;
 class metrics;
-class storage;
+class database;
 
 // The admin HTTP API (README "Admin API"): devices, time sync with confirmation, device time,
 // commands, punches and their CSV export, /healthz and /metrics, behind bearer tokens.
@@ -26,7 +26,7 @@ class storage;
 class admin_api {
   public:
     // `reader` runs storage reads off the I/O threads; `tokens` are the accepted bearer tokens.
-    admin_api(const settings& config, device_service& devices, storage& store,
+    admin_api(const settings& config, device_service& devices, database& store,
               blocking_pool& reader, metrics& stats, command_waiters& waiters, logger& log,
               std::vector<std::string> tokens);
 

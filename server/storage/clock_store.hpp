@@ -5,7 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 namespace adms::server {
 
@@ -32,6 +34,30 @@ struct clock_offset_query {
     std::optional<instant> to = std::nullopt;
     std::int64_t after_id = 0;
     std::size_t limit = 1000;
+};
+
+// Reads of the drift watch's offset history (see database.hpp for what every store promises).
+// Thread safety: any thread may call, concurrently.
+class clock_store {
+  public:
+    // A device's recorded offsets in the order they were recorded (by id).
+    virtual storage_result<std::vector<stored_clock_offset>>
+    list_clock_offsets(const clock_offset_query& query) = 0;
+
+  protected:
+    ~clock_store() = default;
+};
+
+// Writes of the offset history; reached only through a write_tx (database.hpp).
+class clock_writer {
+  public:
+    // Appends drift-watch points and deletes each listed device's points measured before
+    // `keep_after`, all or nothing.
+    virtual storage_status store_clock_offsets(std::span<const clock_offset_point> points,
+                                               instant keep_after) = 0;
+
+  protected:
+    ~clock_writer() = default;
 };
 
 } // namespace adms::server

@@ -3,9 +3,11 @@
 #include "protocol/devicecmd.hpp"
 #include "server/storage/result.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,6 +97,56 @@ struct stored_command_result {
 struct enqueued_command {
     std::string id;
     bool created = false;
+};
+
+// Reads of the per-device command queue (see database.hpp for what every store promises).
+// Thread safety: any thread may call, concurrently.
+class command_store {
+  public:
+    // One command of a device by id; nullopt inside when unknown.
+    virtual storage_result<std::optional<queued_command>>
+    find_command(std::string_view serial_number, std::string_view id) = 0;
+    // A device's pending commands (queued, sent) and its `recent` latest finished ones, oldest
+    // first.
+    virtual storage_result<std::vector<queued_command>>
+    list_commands(std::string_view serial_number, std::size_t recent = 50) = 0;
+
+  protected:
+    ~command_store() = default;
+};
+
+// Writes of the command queue; reached only through a write_tx (database.hpp).
+class command_writer {
+  public:
+    // Queues a command for a device (known or not yet seen); returns its id.
+    virtual storage_result<std::string> enqueue_command(std::string_view serial_number,
+                                                        std::string_view text,
+                                                        std::string_view kind,
+                                                        instant created_at) = 0;
+    // Returns the oldest pending (queued or sent) command of `serial_number` whose kind starts
+    // with `kind_prefix` (compared byte for byte, no wildcards), or enqueues a new one (text,
+    // kind) and returns it with created = true; no other writer can queue one in between.
+    virtual storage_result<enqueued_command>
+    enqueue_command_unless_pending(std::string_view serial_number, std::string_view text,
+                                   std::string_view kind, std::string_view kind_prefix,
+                                   instant created_at) = 0;
+    // Claims commands for one poll: expires sent commands that reached max_attempts and waited
+    // resend_after, offers the sendable ones (queued, or sent at least resend_after ago) oldest
+    // first to `choose`, marks the chosen ones sent (sent_at = now, attempts + 1) and returns
+    // them in the order chosen. Ids not offered are ignored. Two claims never return the same
+    // command inside resend_after.
+    virtual storage_result<std::vector<queued_command>>
+    claim_commands(std::string_view serial_number, instant now, const resend_policy& policy,
+                   const command_chooser& choose) = 0;
+    // Records devicecmd results: each result is logged, and matched by (serial number, id) to
+    // its command, which becomes done (Return >= 0) or failed.
+    virtual storage_result<std::vector<result_match>>
+    record_command_results(std::string_view serial_number,
+                           std::span<const protocol::command_result> results,
+                           instant received_at) = 0;
+
+  protected:
+    ~command_writer() = default;
 };
 
 } // namespace adms::server

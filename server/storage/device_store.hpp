@@ -3,8 +3,11 @@
 #include "protocol/parse_result.hpp"
 #include "server/storage/result.hpp"
 
+#include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace adms::server {
@@ -43,6 +46,33 @@ struct device_record {
     // The device's option values (`table=options` uploads, INFO results), sorted by key. Filled
     // by load_device/load_devices; written only by store_device_options.
     std::vector<protocol::key_value> options;
+};
+
+// Reads of the device rows (see database.hpp for what every store promises).
+// Thread safety: any thread may call, concurrently.
+class device_store {
+  public:
+    // Every device with its options, ordered by serial number (for start-up).
+    virtual storage_result<std::vector<device_record>> load_devices() = 0;
+
+  protected:
+    ~device_store() = default;
+};
+
+// Writes of the device rows; reached only through a write_tx (database.hpp).
+class device_writer {
+  public:
+    // Inserts or updates a device row (all fields but `options`), keeping the earliest first_seen
+    // and merging stamps with protocol::merge_stamp. Returns the row as stored. An alias used by
+    // another device is an error.
+    virtual storage_result<device_record> upsert_device(const device_record& device) = 0;
+    // Sets option values (last value wins per key); creates the device row when missing.
+    virtual storage_result<std::size_t>
+    store_device_options(std::string_view serial_number,
+                         std::span<const protocol::key_value> options, instant received_at) = 0;
+
+  protected:
+    ~device_writer() = default;
 };
 
 } // namespace adms::server

@@ -7,7 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace adms::server {
@@ -54,6 +56,38 @@ struct punch_filter {
     // Largest id first (the id bounds still apply): page with up_to_id = last id - 1.
     bool newest_first = false;
     std::size_t limit = 1000;
+};
+
+// Reads of the stored punches (see database.hpp for what every store promises).
+// Thread safety: any thread may call, concurrently.
+class punch_store {
+  public:
+    // Punches matching `filter`, oldest first (or newest first), at most filter.limit. A backend
+    // may cap the length of the serial number list (SQLite: one bound parameter each, 32766 by
+    // default); a longer list is an error value.
+    virtual storage_result<std::vector<stored_punch>> query_punches(const punch_filter& filter) = 0;
+    // The largest punch id stored (0 when none): an export's upper bound.
+    virtual storage_result<std::int64_t> last_punch_id() = 0;
+
+  protected:
+    ~punch_store() = default;
+};
+
+// Writes of punches; reached only through a write_tx (database.hpp). One call per request, not
+// per punch: a batch of punches is one call.
+class punch_writer {
+  public:
+    // Stores an ATTLOG batch idempotently: a punch with the same serial number, PIN, local time,
+    // status and verify as a stored one counts as a duplicate (also within the batch).
+    virtual storage_result<store_counts> store_punches(std::string_view serial_number,
+                                                       std::span<const punch_input> punches,
+                                                       instant received_at, bool quarantined) = 0;
+    // Clears the quarantine flag of a device's punches (after the operator approves it) and gives
+    // them new ids after every existing one, in their order: a cursor reader sees them next.
+    virtual storage_result<std::size_t> release_quarantine(std::string_view serial_number) = 0;
+
+  protected:
+    ~punch_writer() = default;
 };
 
 } // namespace adms::server

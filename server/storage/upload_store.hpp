@@ -6,7 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 
 namespace adms::server {
 
@@ -56,6 +58,35 @@ struct stored_photo {
     std::string file_name; // PIN=<file> as sent
     std::string bytes;     // the JPEG
     instant received_at{};
+};
+
+// Writes of what else a device uploads; reached only through a write_tx (database.hpp). There is
+// no read interface: nothing but tests reads these back yet (each backend offers test-support
+// reads, e.g. sqlite_upload_store).
+class upload_writer {
+  public:
+    // Keeps the lines a parser rejected; the same text in the same table counts as a duplicate.
+    virtual storage_result<store_counts>
+    store_rejected_lines(std::string_view serial_number, std::string_view table,
+                         std::span<const protocol::rejected_line> lines, instant received_at) = 0;
+    // Stores an OPERLOG batch: every line in the OPERLOG log (an identical line from the same
+    // device counts as a duplicate), and each USER line also upserted as the device's user.
+    virtual storage_result<store_counts>
+    store_operlog(std::string_view serial_number, std::span<const protocol::operlog_record> lines,
+                  instant received_at) = 0;
+    // Keeps the body of an upload to a table the server does not parse; returns its id.
+    virtual storage_result<std::int64_t> store_table_body(std::string_view serial_number,
+                                                          std::string_view table,
+                                                          std::string_view body,
+                                                          instant received_at) = 0;
+    // Keeps a photo; the same file name from the same device counts as a duplicate.
+    virtual storage_result<store_counts> store_photo(std::string_view serial_number,
+                                                     std::string_view file_name,
+                                                     std::string_view bytes,
+                                                     instant received_at) = 0;
+
+  protected:
+    ~upload_writer() = default;
 };
 
 } // namespace adms::server

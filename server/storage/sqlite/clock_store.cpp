@@ -1,3 +1,5 @@
+#include "server/storage/sqlite/clock_store.hpp"
+
 #include "server/storage/sqlite/sqlite_db.hpp"
 
 #include <algorithm>
@@ -6,11 +8,11 @@ namespace adms::server {
 
 using namespace sqlite;
 
-storage_status sqlite_storage::store_clock_offsets(std::span<const clock_offset_point> points,
-                                                   instant keep_after)
+storage_status sqlite_clock_writer::store_clock_offsets(std::span<const clock_offset_point> points,
+                                                        instant keep_after)
 {
-    return run<std::monostate>("store_clock_offsets", [&](sqlite3* db) {
-        transaction tx{db};
+    return run_on<std::monostate>(db_, "store_clock_offsets", [&](connection& db) {
+        savepoint tx{db};
         statement insert{db, R"sql(
 INSERT INTO clock_offset (serial_number, measured_at_ms, offset_ms, uncertainty_ms, source)
 VALUES (?, ?, ?, ?, ?)
@@ -26,15 +28,15 @@ VALUES (?, ?, ?, ?, ?)
                 pruned.push_back(p.serial_number);
             }
         }
-        tx.commit();
+        tx.release();
         return std::monostate{};
     });
 }
 
 storage_result<std::vector<stored_clock_offset>>
-sqlite_storage::list_clock_offsets(const clock_offset_query& query)
+sqlite_clock_store::list_clock_offsets(const clock_offset_query& query)
 {
-    return read<std::vector<stored_clock_offset>>("list_clock_offsets", [&](sqlite3* db) {
+    return reader_.run<std::vector<stored_clock_offset>>("list_clock_offsets", [&](connection& db) {
         statement s{db, R"sql(
 SELECT id, serial_number, measured_at_ms, offset_ms, uncertainty_ms, source FROM clock_offset
 WHERE serial_number = ?1 AND id > ?2

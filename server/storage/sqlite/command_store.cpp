@@ -1,3 +1,5 @@
+#include "server/storage/sqlite/command_store.hpp"
+
 #include "protocol/command.hpp"
 #include "server/storage/sqlite/sqlite_db.hpp"
 
@@ -117,31 +119,30 @@ queued_command read_command(const statement& s)
 
 } // namespace
 
-storage_result<std::string> sqlite_storage::enqueue_command(std::string_view serial_number,
-                                                            std::string_view text,
-                                                            std::string_view kind,
-                                                            instant created_at)
+storage_result<std::string> sqlite_command_writer::enqueue_command(std::string_view serial_number,
+                                                                   std::string_view text,
+                                                                   std::string_view kind,
+                                                                   instant created_at)
 {
-    return run<std::string>("enqueue_command", [&](sqlite3* db) {
-        transaction tx{db};
+    return run_on<std::string>(db_, "enqueue_command", [&](connection& db) {
+        savepoint tx{db};
         statement s{db, "INSERT INTO command (serial_number, text, kind, state, created_at_ms) "
                         "VALUES (?, ?, ?, 'queued', ?)"};
         s.bind(serial_number, text, kind, created_at).run();
-        auto id = sqlite3_last_insert_rowid(db);
-        tx.commit();
+        auto id = sqlite3_last_insert_rowid(db.handle());
+        tx.release();
         return std::to_string(id);
     });
 }
 
-storage_result<enqueued_command>
-sqlite_storage::enqueue_command_unless_pending(std::string_view serial_number,
-                                               std::string_view text, std::string_view kind,
-                                               std::string_view kind_prefix, instant created_at)
+storage_result<enqueued_command> sqlite_command_writer::enqueue_command_unless_pending(
+    std::string_view serial_number, std::string_view text, std::string_view kind,
+    std::string_view kind_prefix, instant created_at)
 {
-    return run<enqueued_command>("enqueue_command_unless_pending", [&](sqlite3* db) {
+    return run_on<enqueued_command>(db_, "enqueue_command_unless_pending", [&](connection& db) {
         // BEGIN IMMEDIATE takes the write lock before the look-up, so no other connection can
         // queue one in between. The prefix is compared as bytes: no LIKE, no wildcards.
-        transaction tx{db};
+        savepoint tx{db};
         statement pending{db, R"sql(
 SELECT id FROM command
 WHERE serial_number = ?1 AND state IN ('queued', 'sent')
@@ -155,17 +156,17 @@ ORDER BY id LIMIT 1
         statement s{db, "INSERT INTO command (serial_number, text, kind, state, created_at_ms) "
                         "VALUES (?, ?, ?, 'queued', ?)"};
         s.bind(serial_number, text, kind, created_at).run();
-        auto id = sqlite3_last_insert_rowid(db);
-        tx.commit();
+        auto id = sqlite3_last_insert_rowid(db.handle());
+        tx.release();
         return enqueued_command{std::to_string(id), true};
     });
 }
 
 storage_result<std::optional<queued_command>>
-sqlite_storage::find_command(std::string_view serial_number, std::string_view id)
+sqlite_command_store::find_command(std::string_view serial_number, std::string_view id)
 {
-    return read<std::optional<queued_command>>(
-        "find_command", [&](sqlite3* db) -> std::optional<queued_command> {
+    return reader_.run<std::optional<queued_command>>(
+        "find_command", [&](connection& db) -> std::optional<queued_command> {
             auto number = parse_command_id(id);
             if (!number) {
                 return std::nullopt; // not an id this storage hands out
@@ -181,11 +182,11 @@ sqlite_storage::find_command(std::string_view serial_number, std::string_view id
 }
 
 storage_result<std::vector<queued_command>>
-sqlite_storage::claim_commands(std::string_view serial_number, instant now,
-                               const resend_policy& policy, const command_chooser& choose)
+sqlite_command_writer::claim_commands(std::string_view serial_number, instant now,
+                                      const resend_policy& policy, const command_chooser& choose)
 {
-    return run<std::vector<queued_command>>("claim_commands", [&](sqlite3* db) {
-        transaction tx{db};
+    return run_on<std::vector<queued_command>>(db_, "claim_commands", [&](connection& db) {
+        savepoint tx{db};
         const instant resend_before = now - policy.resend_after;
         statement expire{db, R"sql(
 UPDATE command SET state = 'expired'
@@ -209,7 +210,7 @@ ORDER BY id
         }
         std::vector<queued_command> claimed;
         if (sendable.empty()) {
-            tx.commit(); // the expiries
+            tx.release(); // the expiries
             return claimed;
         }
         auto choice = choose(sendable);
@@ -241,18 +242,18 @@ ORDER BY id
             }
             mark_unsendable.bind(parse_command_id(it->second->id).value()).run();
         }
-        tx.commit();
+        tx.release();
         return claimed;
     });
 }
 
 storage_result<std::vector<result_match>>
-sqlite_storage::record_command_results(std::string_view serial_number,
-                                       std::span<const protocol::command_result> results,
-                                       instant received_at)
+sqlite_command_writer::record_command_results(std::string_view serial_number,
+                                              std::span<const protocol::command_result> results,
+                                              instant received_at)
 {
-    return run<std::vector<result_match>>("record_command_results", [&](sqlite3* db) {
-        transaction tx{db};
+    return run_on<std::vector<result_match>>(db_, "record_command_results", [&](connection& db) {
+        savepoint tx{db};
         statement find{db, "SELECT state FROM command WHERE id = ? AND serial_number = ?"};
         statement update{db, R"sql(
 UPDATE command SET state = ?, result_code = ?, result_command = ?, result_content = ?,
@@ -290,39 +291,40 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 .run();
             out.push_back(match);
         }
-        tx.commit();
+        tx.release();
         return out;
     });
 }
 
 storage_result<std::vector<stored_command_result>>
-sqlite_storage::list_command_results(const list_query& query)
+sqlite_command_store::list_command_results(const list_query& query)
 {
-    return read<std::vector<stored_command_result>>("list_command_results", [&](sqlite3* db) {
-        return list<stored_command_result>(
-            db,
-            "id, serial_number, command_id, return_code, command, info, content, match, "
-            "received_at_ms",
-            "command_result", query, [](const statement& s) {
-                stored_command_result r;
-                r.id = s.integer(0);
-                r.serial_number = s.text(1);
-                r.result.id = s.text(2);
-                r.result.return_code = s.small_integer(3);
-                r.result.command = s.text(4);
-                r.result.info = split_key_values(s.text(5));
-                r.result.content = s.text(6);
-                r.match = parse_match(s.text(7));
-                r.received_at = s.time(8);
-                return r;
-            });
-    });
+    return reader_.run<std::vector<stored_command_result>>(
+        "list_command_results", [&](connection& db) {
+            return list<stored_command_result>(
+                db,
+                "id, serial_number, command_id, return_code, command, info, content, match, "
+                "received_at_ms",
+                "command_result", query, [](const statement& s) {
+                    stored_command_result r;
+                    r.id = s.integer(0);
+                    r.serial_number = s.text(1);
+                    r.result.id = s.text(2);
+                    r.result.return_code = s.small_integer(3);
+                    r.result.command = s.text(4);
+                    r.result.info = split_key_values(s.text(5));
+                    r.result.content = s.text(6);
+                    r.match = parse_match(s.text(7));
+                    r.received_at = s.time(8);
+                    return r;
+                });
+        });
 }
 
 storage_result<std::vector<queued_command>>
-sqlite_storage::list_commands(std::string_view serial_number, std::size_t recent)
+sqlite_command_store::list_commands(std::string_view serial_number, std::size_t recent)
 {
-    return read<std::vector<queued_command>>("list_commands", [&](sqlite3* db) {
+    return reader_.run<std::vector<queued_command>>("list_commands", [&](connection& db) {
         statement s{db, fmt::format(R"sql(
 SELECT {} FROM command
 WHERE serial_number = ?1

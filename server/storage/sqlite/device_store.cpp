@@ -1,3 +1,5 @@
+#include "server/storage/sqlite/device_store.hpp"
+
 #include "protocol/stamp.hpp"
 #include "server/storage/sqlite/sqlite_db.hpp"
 
@@ -43,7 +45,7 @@ device_record read_device(const statement& s)
     return d;
 }
 
-std::vector<protocol::key_value> read_options(sqlite3* db, std::string_view serial_number)
+std::vector<protocol::key_value> read_options(connection& db, std::string_view serial_number)
 {
     statement s{db, "SELECT key, value FROM device_option WHERE serial_number = ? ORDER BY key"};
     s.bind(serial_number);
@@ -54,7 +56,7 @@ std::vector<protocol::key_value> read_options(sqlite3* db, std::string_view seri
     return out;
 }
 
-std::optional<device_record> read_device(sqlite3* db, std::string_view serial_number)
+std::optional<device_record> read_device(connection& db, std::string_view serial_number)
 {
     statement s{db, fmt::format("SELECT {} FROM device WHERE serial_number = ?", device_columns)};
     s.bind(serial_number);
@@ -68,10 +70,10 @@ std::optional<device_record> read_device(sqlite3* db, std::string_view serial_nu
 
 } // namespace
 
-storage_result<device_record> sqlite_storage::upsert_device(const device_record& device)
+storage_result<device_record> sqlite_device_writer::upsert_device(const device_record& device)
 {
-    return run<device_record>("upsert_device", [&](sqlite3* db) {
-        transaction tx{db};
+    return run_on<device_record>(db_, "upsert_device", [&](connection& db) {
+        savepoint tx{db};
         auto merged = device;
         if (merged.alias && merged.alias->empty()) {
             merged.alias.reset();
@@ -112,24 +114,24 @@ ON CONFLICT (serial_number) DO UPDATE SET
                merged.time_dialect_override, merged.sync_at_minutes, merged.sync_interval_minutes)
             .run();
         auto stored = read_device(db, device.serial_number);
-        tx.commit();
+        tx.release();
         // The row was just written inside this transaction, so it is there.
         return stored.value_or(merged);
     });
 }
 
 storage_result<std::optional<device_record>>
-sqlite_storage::load_device(std::string_view serial_number)
+sqlite_device_store::load_device(std::string_view serial_number)
 {
-    return read<std::optional<device_record>>("load_device", [&](sqlite3* db) {
+    return reader_.run<std::optional<device_record>>("load_device", [&](connection& db) {
         read_transaction snapshot{db}; // the row and its options as of one commit
         return read_device(db, serial_number);
     });
 }
 
-storage_result<std::vector<device_record>> sqlite_storage::load_devices()
+storage_result<std::vector<device_record>> sqlite_device_store::load_devices()
 {
-    return read<std::vector<device_record>>("load_devices", [&](sqlite3* db) {
+    return reader_.run<std::vector<device_record>>("load_devices", [&](connection& db) {
         std::vector<device_record> out;
         {
             statement s{
@@ -154,12 +156,12 @@ storage_result<std::vector<device_record>> sqlite_storage::load_devices()
 }
 
 storage_result<std::size_t>
-sqlite_storage::store_device_options(std::string_view serial_number,
-                                     std::span<const protocol::key_value> options,
-                                     instant received_at)
+sqlite_device_writer::store_device_options(std::string_view serial_number,
+                                           std::span<const protocol::key_value> options,
+                                           instant received_at)
 {
-    return run<std::size_t>("store_device_options", [&](sqlite3* db) {
-        transaction tx{db};
+    return run_on<std::size_t>(db_, "store_device_options", [&](connection& db) {
+        savepoint tx{db};
         statement device{db, "INSERT INTO device (serial_number, first_seen_ms, last_seen_ms) "
                              "VALUES (?, ?, ?) ON CONFLICT (serial_number) DO NOTHING"};
         device.bind(serial_number, received_at, received_at).run();
@@ -171,7 +173,7 @@ ON CONFLICT (serial_number, key) DO UPDATE SET
         for (const auto& kv : options) {
             s.bind(serial_number, kv.key, kv.value, received_at).run();
         }
-        tx.commit();
+        tx.release();
         return options.size();
     });
 }

@@ -1,3 +1,5 @@
+#include "server/storage/sqlite/punch_store.hpp"
+
 #include "protocol/civil_time.hpp"
 #include "server/storage/sqlite/sqlite_db.hpp"
 
@@ -35,12 +37,13 @@ stored_punch read_punch(const statement& s)
 
 } // namespace
 
-storage_result<store_counts> sqlite_storage::store_punches(std::string_view serial_number,
-                                                           std::span<const punch_input> punches,
-                                                           instant received_at, bool quarantined)
+storage_result<store_counts>
+sqlite_punch_writer::store_punches(std::string_view serial_number,
+                                   std::span<const punch_input> punches, instant received_at,
+                                   bool quarantined)
 {
-    return run<store_counts>("store_punches", [&](sqlite3* db) {
-        transaction tx{db};
+    return run_on<store_counts>(db_, "store_punches", [&](connection& db) {
+        savepoint tx{db};
         statement s{db, R"sql(
 INSERT INTO punch (serial_number, pin, local_time, utc_s, status, verify, work_code, sequence,
                    raw_line, received_at_ms, quarantined)
@@ -62,32 +65,33 @@ ON CONFLICT DO NOTHING
             s.bind(serial_number, r.pin, protocol::format_civil_time(r.time), utc, r.status,
                    r.verify, r.work_code, sequence, p.raw_line, received_at, quarantined)
                 .run();
-            if (sqlite3_changes(db) == 1) {
+            if (sqlite3_changes(db.handle()) == 1) {
                 ++counts.stored;
             } else {
                 ++counts.duplicate;
             }
         }
-        tx.commit();
+        tx.release();
         return counts;
     });
 }
 
-storage_result<std::vector<stored_punch>> sqlite_storage::list_punches(const list_query& query)
+storage_result<std::vector<stored_punch>> sqlite_punch_store::list_punches(const list_query& query)
 {
-    return read<std::vector<stored_punch>>("list_punches", [&](sqlite3* db) {
+    return reader_.run<std::vector<stored_punch>>("list_punches", [&](connection& db) {
         return list<stored_punch>(db, punch_columns, "punch", query, read_punch);
     });
 }
 
-storage_result<std::vector<stored_punch>> sqlite_storage::query_punches(const punch_filter& filter)
+storage_result<std::vector<stored_punch>>
+sqlite_punch_store::query_punches(const punch_filter& filter)
 {
     // With several serial numbers the plan is punch_by_device (serial_number=? AND id>?) and a
     // temporary B-tree for ORDER BY, but SQLite bounds that sort by the LIMIT and leaves each
     // device's range once it can no longer contribute, so a page reads about (devices x limit)
     // index entries, not every row after the cursor (other conditions are checked on the rows
     // read, so a very selective one reads more). A PIN uses punch_by_pin (pin=? AND id>?).
-    return read<std::vector<stored_punch>>("query_punches", [&](sqlite3* db) {
+    return reader_.run<std::vector<stored_punch>>("query_punches", [&](connection& db) {
         std::string sql = fmt::format("SELECT {} FROM punch WHERE id > ?", punch_columns);
         std::vector<parameter> parameters{filter.after_id};
         auto where = [&](std::string_view condition, parameter value) {
@@ -141,18 +145,18 @@ storage_result<std::vector<stored_punch>> sqlite_storage::query_punches(const pu
     });
 }
 
-storage_result<std::int64_t> sqlite_storage::last_punch_id()
+storage_result<std::int64_t> sqlite_punch_store::last_punch_id()
 {
-    return read<std::int64_t>("last_punch_id", [](sqlite3* db) {
+    return reader_.run<std::int64_t>("last_punch_id", [](connection& db) {
         statement s{db, "SELECT coalesce(max(id), 0) FROM punch"};
         return s.step() ? s.integer(0) : std::int64_t{0};
     });
 }
 
-storage_result<std::size_t> sqlite_storage::release_quarantine(std::string_view serial_number)
+storage_result<std::size_t> sqlite_punch_writer::release_quarantine(std::string_view serial_number)
 {
-    return run<std::size_t>("release_quarantine", [&](sqlite3* db) {
-        transaction tx{db};
+    return run_on<std::size_t>(db_, "release_quarantine", [&](connection& db) {
+        savepoint tx{db};
         // Released punches become visible now, so they move past every id handed out so far
         // (keeping their order): an HR system reading by cursor gets them on its next page
         // instead of never, since its cursor is already past their old ids.
@@ -161,13 +165,13 @@ UPDATE punch SET quarantined = 0,
     id = id + (SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'punch')
 WHERE serial_number = ? AND quarantined = 1)sql"};
         s.bind(serial_number).run();
-        auto changed = static_cast<std::size_t>(sqlite3_changes(db));
+        auto changed = static_cast<std::size_t>(sqlite3_changes(db.handle()));
         if (changed > 0) {
             statement bump{db, "UPDATE sqlite_sequence SET seq = (SELECT max(id) FROM punch) "
                                "WHERE name = 'punch'"};
             bump.run();
         }
-        tx.commit();
+        tx.release();
         return changed;
     });
 }

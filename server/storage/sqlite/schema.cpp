@@ -1,5 +1,6 @@
 #include "server/storage/sqlite/schema.hpp"
 
+#include "server/storage/sqlite/sqlite_database.hpp"
 #include "server/storage/sqlite/sqlite_db.hpp"
 
 #include <array>
@@ -9,7 +10,7 @@ namespace {
 
 // The schema, one migration per version: migrations[i] takes user_version i to i + 1. Append
 // only; never edit a migration that has shipped.
-constexpr std::array<std::string_view, sqlite_storage::schema_version> migrations{
+constexpr std::array<std::string_view, sqlite_database::schema_version> migrations{
     R"sql(
 CREATE TABLE device (
     serial_number          TEXT PRIMARY KEY NOT NULL,
@@ -175,7 +176,7 @@ CREATE INDEX clock_offset_by_age ON clock_offset (serial_number, measured_at_ms)
 
 } // namespace
 
-std::string_view sqlite_storage::migration_sql(int from_version)
+std::string_view sqlite_database::migration_sql(int from_version)
 {
     if (from_version < 0 || from_version >= schema_version) {
         return {};
@@ -185,9 +186,9 @@ std::string_view sqlite_storage::migration_sql(int from_version)
 
 namespace sqlite {
 
-void migrate(sqlite3* db, int from_version)
+void migrate(connection& db, int from_version)
 {
-    constexpr int schema_version = sqlite_storage::schema_version;
+    constexpr int schema_version = sqlite_database::schema_version;
     for (int v = from_version; v < schema_version; ++v) {
         transaction tx{db};
         exec(db, std::string{migrations[static_cast<std::size_t>(v)]}.c_str());

@@ -1,11 +1,11 @@
 #pragma once
 
-struct sqlite3;
-
 namespace adms::server::sqlite {
 
-// Brings the database from schema version `from_version` to sqlite_storage::schema_version,
+class connection;
+
+// Brings the database from schema version `from_version` to sqlite_database::schema_version,
 // applying each missing migration in its own transaction; throws sqlite_failure.
-void migrate(sqlite3* db, int from_version);
+void migrate(connection& db, int from_version);
 
 } // namespace adms::server::sqlite

@@ -15,22 +15,26 @@ void exec(sqlite3* db, const char* sql)
     }
 }
 
-// Closes a connection after finalizing its kept statements; SQLite's result code.
-int close_connection(sqlite3* db)
+int connection::close()
 {
-    statement_cache::forget(db);
-    return sqlite3_close(db);
+    if (db_ == nullptr) {
+        return SQLITE_OK;
+    }
+    statements_.forget();
+    int rc = sqlite3_close(db_);
+    if (rc == SQLITE_OK) {
+        db_ = nullptr;
+    }
+    return rc;
 }
 
-thread_local sqlite3* batch_connection = nullptr;
-
-int user_version(sqlite3* db)
+int user_version(connection& db)
 {
     statement s{db, "PRAGMA user_version"};
     return s.step() ? s.small_integer(0) : 0;
 }
 
-std::string pragma_text(sqlite3* db, const char* sql)
+std::string pragma_text(connection& db, const char* sql)
 {
     statement s{db, sql};
     return s.step() ? s.text(0) : std::string{};
@@ -42,7 +46,7 @@ std::int64_t clamp_limit(std::size_t limit)
         std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max()));
 }
 
-sqlite3* connect(const std::filesystem::path& file, int flags, std::chrono::milliseconds busy)
+connection connect(const std::filesystem::path& file, int flags, std::chrono::milliseconds busy)
 {
     // Once per process, before SQLite initializes: no memory statistics, whose global mutex
     // every SQLite allocation would take (a tenth of the writer's time under ingest). When
@@ -53,13 +57,13 @@ sqlite3* connect(const std::filesystem::path& file, int flags, std::chrono::mill
     int rc = sqlite3_open_v2(file.c_str(), &db, flags, nullptr);
     if (rc != SQLITE_OK) {
         std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-        close_connection(db);
+        sqlite3_close(db);
         throw sqlite_failure{fmt::format("{} (SQLite code {})", message, rc)};
     }
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(
                                  busy.count(), 0, std::numeric_limits<int>::max())));
-    return db;
+    return connection{db};
 }
 
 } // namespace adms::server::sqlite

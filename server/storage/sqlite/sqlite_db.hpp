@@ -1,6 +1,6 @@
 #pragma once
 
-#include "server/storage/sqlite/sqlite_storage.hpp"
+#include "server/storage/result.hpp"
 
 #include <fmt/format.h>
 #include <sqlite3.h>
@@ -60,90 +60,126 @@ struct string_hash {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
-// Prepared statements kept per connection between calls: compiling the SQL again on every call
-// costs more than running a one-row INSERT. A statement is taken out while in use, so two
+// Prepared statements kept for one connection between calls: compiling the SQL again on every
+// call costs more than running a one-row INSERT. A statement is taken out while in use, so two
 // uses of the same SQL at once (nested) get separate statements. SQLite re-prepares a kept
 // statement by itself after a schema change.
-// Thread safety: every function may be called from any thread (one mutex guards the map).
+// Thread safety: none; its connection's owner serialises every use.
 class statement_cache {
   public:
     using map = std::unordered_map<std::string, sqlite3_stmt*, string_hash, std::equal_to<>>;
     using entry = map::node_type;
 
-    // The kept statement for `sql` on `db`, taken out of the cache; empty when there is none.
-    static entry take(sqlite3* db, std::string_view sql)
+    statement_cache() = default;
+    statement_cache(const statement_cache&) = delete;
+    statement_cache& operator=(const statement_cache&) = delete;
+    statement_cache(statement_cache&& other) noexcept : kept_{std::move(other.kept_)}
     {
-        std::lock_guard lock{mutex()};
-        auto by_db = connections().find(db);
-        if (by_db == connections().end()) {
-            return {};
+        other.kept_.clear();
+    }
+    statement_cache& operator=(statement_cache&& other) noexcept
+    {
+        if (this != &other) {
+            forget();
+            kept_ = std::move(other.kept_);
+            other.kept_.clear();
         }
-        auto it = by_db->second.find(sql);
-        return it == by_db->second.end() ? entry{} : by_db->second.extract(it);
+        return *this;
+    }
+    ~statement_cache() { forget(); }
+
+    // The kept statement for `sql`, taken out of the cache; empty when there is none.
+    entry take(std::string_view sql)
+    {
+        auto it = kept_.find(sql);
+        return it == kept_.end() ? entry{} : kept_.extract(it);
     }
     // Returns a statement `take` handed out.
-    static void give_back(sqlite3* db, entry e)
+    void give_back(entry e)
     {
-        std::lock_guard lock{mutex()};
-        auto result = connections()[db].insert(std::move(e));
+        auto result = kept_.insert(std::move(e));
         if (!result.inserted) {
             sqlite3_finalize(result.node.mapped()); // another copy came back first
         }
     }
     // Keeps a statement prepared outside the cache, or finalizes it when the connection keeps
     // enough already (queries built with a varying number of parameters are not worth keeping).
-    static void keep(sqlite3* db, std::string_view sql, sqlite3_stmt* stmt)
+    void keep(std::string_view sql, sqlite3_stmt* stmt)
     {
-        std::lock_guard lock{mutex()};
-        auto& kept = connections()[db];
-        if (kept.size() >= max_per_connection || !kept.emplace(std::string{sql}, stmt).second) {
+        if (kept_.size() >= max_kept || !kept_.emplace(std::string{sql}, stmt).second) {
             sqlite3_finalize(stmt);
         }
     }
-    // Finalizes every statement kept for `db`: call before closing it.
-    static void forget(sqlite3* db)
+    // Finalizes every kept statement: call before closing the connection.
+    void forget()
     {
-        std::lock_guard lock{mutex()};
-        auto it = connections().find(db);
-        if (it == connections().end()) {
-            return;
-        }
-        for (auto& [sql, stmt] : it->second) {
+        for (auto& [sql, stmt] : kept_) {
             sqlite3_finalize(stmt);
         }
-        connections().erase(it);
+        kept_.clear();
     }
 
   private:
-    static constexpr std::size_t max_per_connection = 128;
-    static std::mutex& mutex()
-    {
-        static std::mutex m;
-        return m;
-    }
-    static std::unordered_map<sqlite3*, map>& connections()
-    {
-        static std::unordered_map<sqlite3*, map> c;
-        return c;
-    }
+    static constexpr std::size_t max_kept = 128;
+    map kept_;
 };
 
-// Closes a connection after finalizing its kept statements; SQLite's result code.
-int close_connection(sqlite3* db);
+// One open SQLite connection (or none) and the statements kept for it; closes it when destroyed.
+// Thread safety: none; the owner serialises its use (shared_connection).
+class connection {
+  public:
+    connection() = default;
+    explicit connection(sqlite3* db) : db_{db} {}
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+    connection(connection&& other) noexcept
+        : db_{std::exchange(other.db_, nullptr)}, statements_{std::move(other.statements_)}
+    {
+    }
+    connection& operator=(connection&& other) noexcept
+    {
+        if (this != &other) {
+            close();
+            db_ = std::exchange(other.db_, nullptr);
+            statements_ = std::move(other.statements_);
+        }
+        return *this;
+    }
+    ~connection() { close(); }
+
+    sqlite3* handle() const { return db_; }
+    explicit operator bool() const { return db_ != nullptr; }
+    statement_cache& statements() { return statements_; }
+
+    // Finalizes the kept statements and closes the connection: SQLite's result code. On failure
+    // the connection stays open, so its error message can be read.
+    int close();
+
+  private:
+    sqlite3* db_ = nullptr;
+    statement_cache statements_;
+};
+
+// Runs SQL that returns no rows on `db`; throws sqlite_failure.
+inline void exec(connection& db, const char* sql)
+{
+    exec(db.handle(), sql);
+}
 
 // A prepared statement; parameters bind in order, columns read by index.
 class statement {
   public:
-    statement(sqlite3* db, std::string_view sql) : db_{db}, cached_{statement_cache::take(db, sql)}
+    statement(connection& db, std::string_view sql)
+        : connection_{db}, db_{db.handle()}, cached_{db.statements().take(sql)}
     {
         if (!cached_.empty()) {
             stmt_ = cached_.mapped();
             return;
         }
-        if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
+        if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                                SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK) {
             sqlite3_finalize(stmt_); // null unless prepare made a statement before failing
-            fail(db, "prepare");
+            fail(db_, "prepare");
         }
         sql_.assign(sql); // the caller's SQL may be a temporary
     }
@@ -155,9 +191,9 @@ class statement {
         sqlite3_reset(stmt_);
         sqlite3_clear_bindings(stmt_);
         if (!cached_.empty()) {
-            statement_cache::give_back(db_, std::move(cached_));
+            connection_.statements().give_back(std::move(cached_));
         } else {
-            statement_cache::keep(db_, sql_, stmt_);
+            connection_.statements().keep(sql_, stmt_);
         }
     }
 
@@ -276,6 +312,7 @@ class statement {
         }
     }
 
+    connection& connection_;
     sqlite3* db_;
     statement_cache::entry cached_; // empty when prepared here
     std::string sql_;               // the SQL when prepared here
@@ -286,7 +323,7 @@ class statement {
 // snapshot at the first read); ends however the scope is left.
 class read_transaction {
   public:
-    explicit read_transaction(sqlite3* db) : db_{db} { exec(db_, "BEGIN"); }
+    explicit read_transaction(connection& db) : db_{db.handle()} { exec(db_, "BEGIN"); }
     read_transaction(const read_transaction&) = delete;
     read_transaction& operator=(const read_transaction&) = delete;
     ~read_transaction()
@@ -301,20 +338,38 @@ class read_transaction {
     sqlite3* db_;
 };
 
-// The connection whose batch (write_batch) this thread is running, if any.
-extern thread_local sqlite3* batch_connection;
-
-// One write call's transaction: BEGIN IMMEDIATE ... COMMIT, or inside a batch a savepoint of the
-// batch's transaction (SAVEPOINT ... RELEASE), so a failing call undoes only itself. Rolls back
-// when left without commit (error or exception).
+// A transaction of its own: BEGIN IMMEDIATE ... COMMIT (schema migrations). Rolls back when left
+// without commit (error or exception).
 class transaction {
   public:
-    explicit transaction(sqlite3* db) : db_{db}, nested_{batch_connection == db}
+    explicit transaction(connection& db) : db_{db.handle()} { exec(db_, "BEGIN IMMEDIATE"); }
+    transaction(const transaction&) = delete;
+    transaction& operator=(const transaction&) = delete;
+    ~transaction()
     {
-        if (!nested_) {
-            exec(db_, "BEGIN IMMEDIATE");
-            return;
+        // Nothing useful to do if the rollback itself fails: SQLite then rolls back when the
+        // connection closes, and the caller already reports the original failure.
+        if (!done_ && sqlite3_get_autocommit(db_) == 0) {
+            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
         }
+    }
+    void commit()
+    {
+        exec(db_, "COMMIT");
+        done_ = true;
+    }
+
+  private:
+    sqlite3* db_;
+    bool done_ = false;
+};
+
+// One writer call inside a batch's transaction: SAVEPOINT ... RELEASE, so a failing call undoes
+// only itself. Rolls back to the savepoint when left without release (error or exception).
+class savepoint {
+  public:
+    explicit savepoint(connection& db) : db_{db.handle()}
+    {
         // SQLite rolls a whole transaction back by itself after some errors (disk full, I/O):
         // then the batch is lost, and this call must not go on and commit on its own.
         if (sqlite3_get_autocommit(db_) != 0) {
@@ -322,39 +377,32 @@ class transaction {
         }
         exec(db_, "SAVEPOINT write_call");
     }
-    transaction(const transaction&) = delete;
-    transaction& operator=(const transaction&) = delete;
-    ~transaction()
+    savepoint(const savepoint&) = delete;
+    savepoint& operator=(const savepoint&) = delete;
+    ~savepoint()
     {
         if (done_ || sqlite3_get_autocommit(db_) != 0) {
             return;
         }
-        // Nothing useful to do if the rollback itself fails: SQLite then rolls back when the
-        // connection closes, and the caller already reports the original failure.
-        if (nested_) {
-            sqlite3_exec(db_, "ROLLBACK TO write_call; RELEASE write_call", nullptr, nullptr,
-                         nullptr);
-        } else {
-            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        }
+        // As in transaction: when the rollback fails too there is nothing better to do.
+        sqlite3_exec(db_, "ROLLBACK TO write_call; RELEASE write_call", nullptr, nullptr, nullptr);
     }
-    void commit()
+    void release()
     {
-        exec(db_, nested_ ? "RELEASE write_call" : "COMMIT");
+        exec(db_, "RELEASE write_call");
         done_ = true;
     }
 
   private:
     sqlite3* db_;
-    bool nested_;
     bool done_ = false;
 };
 
 // The schema version of the database (PRAGMA user_version).
-int user_version(sqlite3* db);
+int user_version(connection& db);
 
 // The text a PRAGMA returns.
-std::string pragma_text(sqlite3* db, const char* sql);
+std::string pragma_text(connection& db, const char* sql);
 
 // A LIMIT value from a size.
 std::int64_t clamp_limit(std::size_t limit);
@@ -365,7 +413,7 @@ constexpr std::string_view list_filter =
 
 // Runs a list query: `read` turns each row into an item.
 template <class Item, class Read>
-std::vector<Item> list(sqlite3* db, std::string_view columns, std::string_view table,
+std::vector<Item> list(connection& db, std::string_view columns, std::string_view table,
                        const list_query& query, Read read)
 {
     statement s{db, fmt::format("SELECT {} FROM {} {}", columns, table, list_filter)};
@@ -378,14 +426,14 @@ std::vector<Item> list(sqlite3* db, std::string_view columns, std::string_view t
 }
 
 // Opens one connection with extended result codes and the busy timeout; throws sqlite_failure.
-sqlite3* connect(const std::filesystem::path& file, int flags, std::chrono::milliseconds busy);
+connection connect(const std::filesystem::path& file, int flags, std::chrono::milliseconds busy);
 
 // Runs `body(db)` on `db` (the caller holds its mutex); a SQLite failure becomes a storage_error
 // naming `operation`.
 template <class T, class Body>
-storage_result<T> run_on(sqlite3* db, std::string_view operation, Body&& body)
+storage_result<T> run_on(connection& db, std::string_view operation, Body&& body)
 {
-    if (db == nullptr) {
+    if (!db) {
         return storage_error{fmt::format("{}: the storage is closed", operation)};
     }
     try {
@@ -395,25 +443,20 @@ storage_result<T> run_on(sqlite3* db, std::string_view operation, Body&& body)
     }
 }
 
-} // namespace adms::server::sqlite
+// A connection several threads use, and the mutex that serialises its use (recursive: a call
+// made while the same thread holds it, e.g. from inside a write batch, fails as a value instead
+// of deadlocking).
+struct shared_connection {
+    std::recursive_mutex mutex;
+    connection db; // empty once closed
 
-namespace adms::server {
-
-template <class T, class Body>
-storage_result<T> sqlite_storage::run(std::string_view operation, Body&& body)
-{
-    std::lock_guard lock{writer_.mutex};
-    if (writer_.db == nullptr && !read_only_reason_.empty() && !try_reopen_writer()) {
-        return storage_error{fmt::format("{}: read-only: {}", operation, read_only_reason_)};
+    // Runs `body(db)` under the mutex, as run_on.
+    template <class T, class Body>
+    storage_result<T> run(std::string_view operation, Body&& body)
+    {
+        std::lock_guard lock{mutex};
+        return run_on<T>(db, operation, std::forward<Body>(body));
     }
-    return sqlite::run_on<T>(writer_.db, operation, std::forward<Body>(body));
-}
+};
 
-template <class T, class Body>
-storage_result<T> sqlite_storage::read(std::string_view operation, Body&& body)
-{
-    std::lock_guard lock{reader_.mutex};
-    return sqlite::run_on<T>(reader_.db, operation, std::forward<Body>(body));
-}
-
-} // namespace adms::server
+} // namespace adms::server::sqlite

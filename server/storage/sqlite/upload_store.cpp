@@ -1,3 +1,5 @@
+#include "server/storage/sqlite/upload_store.hpp"
+
 #include "protocol/civil_time.hpp"
 #include "server/storage/sqlite/sqlite_db.hpp"
 
@@ -34,12 +36,12 @@ std::vector<std::string> decode_objects(std::string_view text)
 } // namespace
 
 storage_result<store_counts>
-sqlite_storage::store_rejected_lines(std::string_view serial_number, std::string_view table,
-                                     std::span<const protocol::rejected_line> lines,
-                                     instant received_at)
+sqlite_upload_writer::store_rejected_lines(std::string_view serial_number, std::string_view table,
+                                           std::span<const protocol::rejected_line> lines,
+                                           instant received_at)
 {
-    return run<store_counts>("store_rejected_lines", [&](sqlite3* db) {
-        transaction tx{db};
+    return run_on<store_counts>(db_, "store_rejected_lines", [&](connection& db) {
+        savepoint tx{db};
         statement s{db, R"sql(
 INSERT INTO rejected_line (serial_number, table_name, line_number, text, reason, received_at_ms)
 VALUES (?, ?, ?, ?, ?, ?)
@@ -50,39 +52,41 @@ ON CONFLICT DO NOTHING
             s.bind(serial_number, table, static_cast<std::int64_t>(line.line_number), line.text,
                    line.reason, received_at)
                 .run();
-            ++(sqlite3_changes(db) == 1 ? counts.stored : counts.duplicate);
+            ++(sqlite3_changes(db.handle()) == 1 ? counts.stored : counts.duplicate);
         }
-        tx.commit();
+        tx.release();
         return counts;
     });
 }
 
 storage_result<std::vector<stored_rejected_line>>
-sqlite_storage::list_rejected_lines(const list_query& query)
+sqlite_upload_store::list_rejected_lines(const list_query& query)
 {
-    return read<std::vector<stored_rejected_line>>("list_rejected_lines", [&](sqlite3* db) {
-        return list<stored_rejected_line>(
-            db, "id, serial_number, table_name, line_number, text, reason, received_at_ms",
-            "rejected_line", query, [](const statement& s) {
-                stored_rejected_line r;
-                r.id = s.integer(0);
-                r.serial_number = s.text(1);
-                r.table = s.text(2);
-                r.line_number = static_cast<std::size_t>(s.integer(3));
-                r.text = s.text(4);
-                r.reason = s.text(5);
-                r.received_at = s.time(6);
-                return r;
-            });
-    });
+    return reader_.run<std::vector<stored_rejected_line>>(
+        "list_rejected_lines", [&](connection& db) {
+            return list<stored_rejected_line>(
+                db, "id, serial_number, table_name, line_number, text, reason, received_at_ms",
+                "rejected_line", query, [](const statement& s) {
+                    stored_rejected_line r;
+                    r.id = s.integer(0);
+                    r.serial_number = s.text(1);
+                    r.table = s.text(2);
+                    r.line_number = static_cast<std::size_t>(s.integer(3));
+                    r.text = s.text(4);
+                    r.reason = s.text(5);
+                    r.received_at = s.time(6);
+                    return r;
+                });
+        });
 }
 
 storage_result<store_counts>
-sqlite_storage::store_operlog(std::string_view serial_number,
-                              std::span<const protocol::operlog_record> lines, instant received_at)
+sqlite_upload_writer::store_operlog(std::string_view serial_number,
+                                    std::span<const protocol::operlog_record> lines,
+                                    instant received_at)
 {
-    return run<store_counts>("store_operlog", [&](sqlite3* db) {
-        transaction tx{db};
+    return run_on<store_counts>(db_, "store_operlog", [&](connection& db) {
+        savepoint tx{db};
         statement line_insert{db, R"sql(
 INSERT INTO operlog_line (serial_number, tag, raw, pin, oplog_code, oplog_operator, oplog_time,
                           oplog_objects, received_at_ms)
@@ -123,7 +127,7 @@ ON CONFLICT (serial_number, pin) DO UPDATE SET
             line_insert
                 .bind(serial_number, line.tag, line.raw, pin, code, op, time, objects, received_at)
                 .run();
-            ++(sqlite3_changes(db) == 1 ? counts.stored : counts.duplicate);
+            ++(sqlite3_changes(db.handle()) == 1 ? counts.stored : counts.duplicate);
             if (auto user = protocol::to_user_info(line)) {
                 user_upsert
                     .bind(serial_number, user->pin, user->name, user->privilege, user->password,
@@ -132,15 +136,15 @@ ON CONFLICT (serial_number, pin) DO UPDATE SET
                     .run();
             }
         }
-        tx.commit();
+        tx.release();
         return counts;
     });
 }
 
 storage_result<std::vector<stored_operlog_line>>
-sqlite_storage::list_operlog(const list_query& query)
+sqlite_upload_store::list_operlog(const list_query& query)
 {
-    return read<std::vector<stored_operlog_line>>("list_operlog", [&](sqlite3* db) {
+    return reader_.run<std::vector<stored_operlog_line>>("list_operlog", [&](connection& db) {
         return list<stored_operlog_line>(
             db,
             "id, serial_number, tag, raw, pin, oplog_code, oplog_operator, oplog_time, "
@@ -168,9 +172,10 @@ sqlite_storage::list_operlog(const list_query& query)
     });
 }
 
-storage_result<std::vector<stored_user>> sqlite_storage::list_users(std::string_view serial_number)
+storage_result<std::vector<stored_user>>
+sqlite_upload_store::list_users(std::string_view serial_number)
 {
-    return read<std::vector<stored_user>>("list_users", [&](sqlite3* db) {
+    return reader_.run<std::vector<stored_user>>("list_users", [&](connection& db) {
         statement s{db, R"sql(
 SELECT serial_number, pin, name, privilege, password, card, grp, time_zones, verify, vice_card,
        raw, updated_at_ms
@@ -198,26 +203,26 @@ FROM device_user WHERE serial_number = ? ORDER BY pin
     });
 }
 
-storage_result<std::int64_t> sqlite_storage::store_table_body(std::string_view serial_number,
-                                                              std::string_view table,
-                                                              std::string_view body,
-                                                              instant received_at)
+storage_result<std::int64_t> sqlite_upload_writer::store_table_body(std::string_view serial_number,
+                                                                    std::string_view table,
+                                                                    std::string_view body,
+                                                                    instant received_at)
 {
-    return run<std::int64_t>("store_table_body", [&](sqlite3* db) {
-        transaction tx{db};
+    return run_on<std::int64_t>(db_, "store_table_body", [&](connection& db) {
+        savepoint tx{db};
         statement s{db, "INSERT INTO table_body (serial_number, table_name, body, received_at_ms) "
                         "VALUES (?, ?, ?, ?)"};
         s.bind(serial_number, table, blob{body}, received_at).run();
-        auto id = sqlite3_last_insert_rowid(db);
-        tx.commit();
+        auto id = sqlite3_last_insert_rowid(db.handle());
+        tx.release();
         return static_cast<std::int64_t>(id);
     });
 }
 
 storage_result<std::vector<stored_table_body>>
-sqlite_storage::list_table_bodies(const list_query& query)
+sqlite_upload_store::list_table_bodies(const list_query& query)
 {
-    return read<std::vector<stored_table_body>>("list_table_bodies", [&](sqlite3* db) {
+    return reader_.run<std::vector<stored_table_body>>("list_table_bodies", [&](connection& db) {
         return list<stored_table_body>(db, "id, serial_number, table_name, body, received_at_ms",
                                        "table_body", query, [](const statement& s) {
                                            stored_table_body b;
@@ -231,26 +236,26 @@ sqlite_storage::list_table_bodies(const list_query& query)
     });
 }
 
-storage_result<store_counts> sqlite_storage::store_photo(std::string_view serial_number,
-                                                         std::string_view file_name,
-                                                         std::string_view bytes,
-                                                         instant received_at)
+storage_result<store_counts> sqlite_upload_writer::store_photo(std::string_view serial_number,
+                                                               std::string_view file_name,
+                                                               std::string_view bytes,
+                                                               instant received_at)
 {
-    return run<store_counts>("store_photo", [&](sqlite3* db) {
-        transaction tx{db};
+    return run_on<store_counts>(db_, "store_photo", [&](connection& db) {
+        savepoint tx{db};
         statement s{db, "INSERT INTO photo (serial_number, file_name, bytes, received_at_ms) "
                         "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"};
         s.bind(serial_number, file_name, blob{bytes}, received_at).run();
         store_counts counts;
-        ++(sqlite3_changes(db) == 1 ? counts.stored : counts.duplicate);
-        tx.commit();
+        ++(sqlite3_changes(db.handle()) == 1 ? counts.stored : counts.duplicate);
+        tx.release();
         return counts;
     });
 }
 
-storage_result<std::vector<stored_photo>> sqlite_storage::list_photos(const list_query& query)
+storage_result<std::vector<stored_photo>> sqlite_upload_store::list_photos(const list_query& query)
 {
-    return read<std::vector<stored_photo>>("list_photos", [&](sqlite3* db) {
+    return reader_.run<std::vector<stored_photo>>("list_photos", [&](connection& db) {
         return list<stored_photo>(db, "id, serial_number, file_name, bytes, received_at_ms",
                                   "photo", query, [](const statement& s) {
                                       stored_photo p;

@@ -1,8 +1,9 @@
 #include "protocol/civil_time.hpp"
 #include "protocol/command.hpp"
 #include "protocol/operlog.hpp"
-#include "server/storage/sqlite/sqlite_storage.hpp"
 #include "tests/temp_dir.hpp"
+#include "tests/unit/server/storage/contract/test_store.hpp"
+#include "tests/unit/server/storage/sqlite/sqlite_backend.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 using namespace adms::server;
+using namespace adms::storage_test;
 using namespace std::chrono_literals;
 namespace protocol = adms::protocol;
 namespace fs = std::filesystem;
@@ -32,12 +34,12 @@ struct temp_dir : adms::test::temp_dir {
     fs::path db() const { return path / "admsd.sqlite3"; }
 };
 
-std::unique_ptr<sqlite_storage> open_store(const fs::path& file, sqlite_open_options options = {})
+std::unique_ptr<test_store> open_store(const fs::path& file, sqlite_open_options options = {})
 {
-    auto opened = sqlite_storage::open(file, options);
+    auto opened = sqlite_database::open(file, options);
     INFO(opened.error.message);
     REQUIRE(opened);
-    return std::move(*opened.value);
+    return std::make_unique<test_store>(std::move(*opened.value), sqlite_reads());
 }
 
 instant at(std::int64_t seconds)
@@ -136,7 +138,7 @@ std::vector<std::int64_t> ids_of(const std::vector<stored_punch>& punches)
 }
 
 // The punches query_punches returns for `filter`; fails the test on an error value.
-std::vector<stored_punch> query(storage& store, const punch_filter& filter)
+std::vector<stored_punch> query(test_store& store, const punch_filter& filter)
 {
     auto got = store.query_punches(filter);
     INFO(got.error.message);
@@ -155,7 +157,7 @@ TEST_CASE("A new database file gets the current schema version and the WAL journ
     }
     REQUIRE(fs::exists(dir.db()));
     raw_connection raw{dir.db()};
-    CHECK(raw.text("PRAGMA user_version") == std::to_string(sqlite_storage::schema_version));
+    CHECK(raw.text("PRAGMA user_version") == std::to_string(sqlite_database::schema_version));
     CHECK(raw.text("PRAGMA journal_mode") == "wal");
     CHECK(raw.text("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'punch'") ==
           "1");
@@ -220,7 +222,7 @@ TEST_CASE("A database written by a newer build is refused as a value", "[storage
         raw_connection raw{dir.db()};
         raw.exec("PRAGMA user_version = 99");
     }
-    auto opened = sqlite_storage::open(dir.db());
+    auto opened = sqlite_database::open(dir.db());
     REQUIRE_FALSE(opened);
     CHECK_THAT(opened.error.message, Catch::Contains("newer"));
 }
@@ -232,7 +234,7 @@ TEST_CASE("A file that is not a database is refused as a value", "[storage]")
         std::ofstream out{dir.db(), std::ios::binary};
         out << std::string(4096, 'x');
     }
-    auto opened = sqlite_storage::open(dir.db());
+    auto opened = sqlite_database::open(dir.db());
     REQUIRE_FALSE(opened);
     CHECK_THAT(opened.error.message, Catch::Contains("not a database"));
 }
@@ -240,7 +242,7 @@ TEST_CASE("A file that is not a database is refused as a value", "[storage]")
 TEST_CASE("Opening a file in a missing directory is refused as a value", "[storage]")
 {
     temp_dir dir;
-    auto opened = sqlite_storage::open(dir.path / "missing" / "admsd.sqlite3");
+    auto opened = sqlite_database::open(dir.path / "missing" / "admsd.sqlite3");
     REQUIRE_FALSE(opened);
     CHECK_THAT(opened.error.message, Catch::Contains("missing"));
 }
@@ -1020,7 +1022,7 @@ TEST_CASE("A database locked by another connection makes a store fail as a value
     std::vector<punch_input> punches{punch("1", "2025-03-01 08:00:00")};
     auto locked = store->store_punches("A1", punches, at(1), false);
     REQUIRE_FALSE(locked);
-    CHECK_THAT(locked.error.message, Catch::Contains("store_punches") && Catch::Contains("locked"));
+    CHECK_THAT(locked.error.message, Catch::Contains("write batch") && Catch::Contains("locked"));
     other.exec("ROLLBACK");
     // Nothing half-written, and the same batch goes in once the lock is gone.
     auto retried = store->store_punches("A1", punches, at(2), false);
@@ -1050,7 +1052,7 @@ TEST_CASE("A new database is at schema version 3 and the admin API's device sett
         raw_connection raw{dir.db()};
         CHECK(raw.text("PRAGMA user_version") == "3");
     }
-    CHECK(sqlite_storage::schema_version == 3);
+    CHECK(sqlite_database::schema_version == 3);
 
     device_record d;
     d.serial_number = "A1";
@@ -1121,14 +1123,14 @@ TEST_CASE("A new database is at schema version 3 and the admin API's device sett
 TEST_CASE("A version 1 database is migrated to version 2 and keeps its rows", "[storage]")
 {
     temp_dir dir;
-    CHECK_FALSE(sqlite_storage::migration_sql(0).empty());
-    CHECK_FALSE(sqlite_storage::migration_sql(1).empty());
-    CHECK_FALSE(sqlite_storage::migration_sql(2).empty());
-    CHECK(sqlite_storage::migration_sql(3).empty());
-    CHECK(sqlite_storage::migration_sql(-1).empty());
+    CHECK_FALSE(sqlite_database::migration_sql(0).empty());
+    CHECK_FALSE(sqlite_database::migration_sql(1).empty());
+    CHECK_FALSE(sqlite_database::migration_sql(2).empty());
+    CHECK(sqlite_database::migration_sql(3).empty());
+    CHECK(sqlite_database::migration_sql(-1).empty());
     {
         raw_connection raw{dir.db()};
-        raw.exec(std::string{sqlite_storage::migration_sql(0)}.c_str());
+        raw.exec(std::string{sqlite_database::migration_sql(0)}.c_str());
         raw.exec("INSERT INTO device (serial_number, first_seen_ms, last_seen_ms, zone_override, "
                  "attlog_stamp) VALUES ('OLD1', 1000, 2000, 'Asia/Kolkata', '42')");
         raw.exec("INSERT INTO punch (serial_number, pin, local_time, utc_s, status, verify, "
@@ -1564,7 +1566,7 @@ TEST_CASE("Reads succeed while another connection holds an uncommitted write", "
     std::vector<punch_input> more{punch("3", "2025-03-01 10:00:00")};
     auto locked = store->store_punches("A1", more, at(2), false);
     REQUIRE_FALSE(locked);
-    CHECK_THAT(locked.error.message, Catch::Contains("store_punches") && Catch::Contains("locked"));
+    CHECK_THAT(locked.error.message, Catch::Contains("write batch") && Catch::Contains("locked"));
 
     other.exec("COMMIT");
     CHECK(query(*store, {}).size() == 2);
@@ -1659,10 +1661,10 @@ TEST_CASE("A write batch commits every call once, and a failing call is undone a
     std::optional<storage_result<store_counts>> a;
     std::optional<storage_result<device_record>> b;
     std::optional<storage_result<store_counts>> c;
-    auto committed = store->write_batch([&] {
-        a.emplace(store->store_punches("A1", first, at(1), false));
-        b.emplace(store->upsert_device(clash));
-        c.emplace(store->store_punches("A1", second, at(2), false));
+    auto committed = store->write_batch([&](write_tx& tx) {
+        a.emplace(tx.punches().store_punches("A1", first, at(1), false));
+        b.emplace(tx.devices().upsert_device(clash));
+        c.emplace(tx.punches().store_punches("A1", second, at(2), false));
     });
     REQUIRE(committed);
     REQUIRE(*a);
@@ -1691,13 +1693,13 @@ TEST_CASE("A write batch that cannot take the write lock runs nothing and says w
     REQUIRE(sqlite3_open(dir.db().c_str(), &other) == SQLITE_OK);
     REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
     bool ran = false;
-    auto committed = store->write_batch([&] { ran = true; });
+    auto committed = store->write_batch([&](write_tx&) { ran = true; });
     CHECK_FALSE(committed);
     CHECK_FALSE(ran);
     CHECK(committed.error.message.find("locked") != std::string::npos);
     sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
     sqlite3_close(other);
-    CHECK(store->write_batch([&] { ran = true; }));
+    CHECK(store->write_batch([&](write_tx&) { ran = true; }));
     CHECK(ran);
 }
 

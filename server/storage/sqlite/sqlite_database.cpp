@@ -1,4 +1,4 @@
-#include "server/storage/sqlite/sqlite_storage.hpp"
+#include "server/storage/sqlite/sqlite_database.hpp"
 
 #include "server/storage/sqlite/schema.hpp"
 #include "server/storage/sqlite/sqlite_db.hpp"
@@ -10,24 +10,53 @@ namespace adms::server {
 
 using namespace sqlite;
 
-sqlite_storage::sqlite_storage(std::filesystem::path file, sqlite_open_options options)
-    : file_{std::move(file)}, options_{options}
-{
-}
+namespace {
 
-sqlite_storage::~sqlite_storage()
-{
-    close();
-}
+// The write transaction of one batch: a writer view per store, each bound to the writer
+// connection, which holds the batch's transaction.
+class sqlite_write_tx final : public write_tx {
+  public:
+    explicit sqlite_write_tx(connection& db)
+        : db_{db}, devices_{db}, punches_{db}, uploads_{db}, commands_{db}, clocks_{db}
+    {
+    }
+
+    device_writer& devices() override { return devices_; }
+    punch_writer& punches() override { return punches_; }
+    upload_writer& uploads() override { return uploads_; }
+    command_writer& commands() override { return commands_; }
+    clock_writer& clocks() override { return clocks_; }
+
+    storage_status probe() override
+    {
+        return run_on<std::monostate>(db_, "probe", [](connection& db) {
+            // A real durable write of one page (the header): the commit fails like an upload's
+            // would when the disk is full, read-only or locked.
+            savepoint tx{db};
+            exec(db,
+                 fmt::format("PRAGMA user_version = {}", sqlite_database::schema_version).c_str());
+            tx.release();
+            return std::monostate{};
+        });
+    }
+
+  private:
+    connection& db_;
+    sqlite_device_writer devices_;
+    sqlite_punch_writer punches_;
+    sqlite_upload_writer uploads_;
+    sqlite_command_writer commands_;
+    sqlite_clock_writer clocks_;
+};
 
 // Opens the read-write connection and brings it to the current schema: WAL, synchronous=FULL,
-// foreign keys, migrations. Throws sqlite_failure; closes the connection when it throws.
-sqlite3* sqlite_storage::open_writer(const std::filesystem::path& file,
-                                     const sqlite_open_options& options)
+// foreign keys, migrations. Throws sqlite_failure (the connection then closes).
+connection open_writer(const std::filesystem::path& file, const sqlite_open_options& options)
 {
+    constexpr int schema_version = sqlite_database::schema_version;
     const int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    sqlite3* db = connect(file, flags, options.busy_timeout);
-    try {
+    connection db = connect(file, flags, options.busy_timeout);
+    {
         // Reading the schema version first also rejects a file that is not a database.
         int version = user_version(db);
         if (version > schema_version) {
@@ -37,7 +66,7 @@ sqlite3* sqlite_storage::open_writer(const std::filesystem::path& file,
         }
         // SQLite opens a file it may not write read-only without saying so: say it here, so
         // the caller can fall back to serving reads.
-        if (sqlite3_db_readonly(db, "main") == 1) {
+        if (sqlite3_db_readonly(db.handle(), "main") == 1) {
             throw sqlite_failure{"the database file or its directory is read-only"};
         }
         // WAL: readers do not block the writer; FULL: a commit is durable when COMMIT returns,
@@ -54,17 +83,14 @@ sqlite3* sqlite_storage::open_writer(const std::filesystem::path& file,
         exec(db, "PRAGMA wal_autocheckpoint = 10000");
         exec(db, "PRAGMA foreign_keys = ON");
         migrate(db, version);
-    } catch (...) {
-        close_connection(db);
-        throw;
     }
     return db;
 }
 
 // Opens the read-only connection. On a read-only file system SQLite cannot create the WAL's
 // shared-memory file; `immutable` then reads the database file alone (what was checkpointed).
-sqlite3* sqlite_storage::open_reader(const std::filesystem::path& file,
-                                     const sqlite_open_options& options, bool immutable)
+connection open_reader(const std::filesystem::path& file, const sqlite_open_options& options,
+                       bool immutable)
 {
     if (!immutable) {
         return connect(file, SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READONLY, options.busy_timeout);
@@ -85,8 +111,7 @@ sqlite3* sqlite_storage::open_reader(const std::filesystem::path& file,
 
 // Says in plain words why `file` cannot be written when the file system knows, then SQLite's
 // message.
-static std::string why_not_writable(const std::filesystem::path& file,
-                                    const std::string& sqlite_message)
+std::string why_not_writable(const std::filesystem::path& file, const std::string& sqlite_message)
 {
     auto dir = file.parent_path().empty() ? std::filesystem::path{"."} : file.parent_path();
     struct statvfs fs {};
@@ -100,29 +125,43 @@ static std::string why_not_writable(const std::filesystem::path& file,
     return sqlite_message;
 }
 
-storage_result<std::unique_ptr<sqlite_storage>>
-sqlite_storage::open(const std::filesystem::path& file, const sqlite_open_options& options)
+} // namespace
+
+sqlite_database::sqlite_database(std::filesystem::path file, sqlite_open_options options)
+    : file_{std::move(file)}, options_{options}, writer_{std::make_unique<shared_connection>()},
+      reader_{std::make_unique<shared_connection>()}, devices_{*reader_}, punches_{*reader_},
+      uploads_{*reader_}, commands_{*reader_}, clocks_{*reader_}
+{
+}
+
+sqlite_database::~sqlite_database()
+{
+    close();
+}
+
+storage_result<std::unique_ptr<sqlite_database>>
+sqlite_database::open(const std::filesystem::path& file, const sqlite_open_options& options)
 {
     // From the first connection on the object owns the connections, so every exit closes them.
-    std::unique_ptr<sqlite_storage> self{new sqlite_storage{file, options}};
+    std::unique_ptr<sqlite_database> self{new sqlite_database{file, options}};
     try {
         if (options.read_only) {
-            self->reader_.db = open_reader(file, options, false);
-            int version = user_version(self->reader_.db);
+            self->reader_->db = open_reader(file, options, false);
+            int version = user_version(self->reader_->db);
             if (version != schema_version) {
                 return storage_error{fmt::format(
                     "open {}: schema version {} is not this build's {}{}", file.string(), version,
                     schema_version,
                     version < schema_version ? "; open it read-write once to migrate" : "")};
             }
-            exec(self->reader_.db, "PRAGMA foreign_keys = ON");
+            exec(self->reader_->db, "PRAGMA foreign_keys = ON");
             // Writes go to a read-only connection too, so each fails with SQLite's own "attempt
             // to write a readonly database".
-            self->writer_.db = open_reader(file, options, false);
+            self->writer_->db = open_reader(file, options, false);
             return self;
         }
         try {
-            self->writer_.db = open_writer(file, options);
+            self->writer_->db = open_writer(file, options);
         } catch (const sqlite_failure& failure) {
             std::error_code ec;
             if (!options.read_only_fallback || !std::filesystem::exists(file, ec)) {
@@ -131,22 +170,22 @@ sqlite_storage::open(const std::filesystem::path& file, const sqlite_open_option
             return open_degraded(std::move(self), why_not_writable(file, failure.message));
         }
         // After the migrations, so the reader never sees an older schema.
-        self->reader_.db = open_reader(file, options, false);
+        self->reader_->db = open_reader(file, options, false);
     } catch (const sqlite_failure& failure) {
         return storage_error{fmt::format("open {}: {}", file.string(), failure.message)};
     }
     return self;
 }
 
-storage_result<std::unique_ptr<sqlite_storage>>
-sqlite_storage::open_degraded(std::unique_ptr<sqlite_storage> self, std::string why)
+storage_result<std::unique_ptr<sqlite_database>>
+sqlite_database::open_degraded(std::unique_ptr<sqlite_database> self, std::string why)
 {
     const auto& file = self->file_;
     std::string first_error;
     for (bool immutable : {false, true}) {
         try {
-            sqlite3* db = open_reader(file, self->options_, immutable);
-            self->reader_.db = db;
+            self->reader_->db = open_reader(file, self->options_, immutable);
+            auto& db = self->reader_->db;
             int version = user_version(db);
             if (version != schema_version) {
                 // Migrating needs writes: nothing to serve from an older schema.
@@ -158,10 +197,7 @@ sqlite_storage::open_degraded(std::unique_ptr<sqlite_storage> self, std::string 
             self->read_only_reason_ = why;
             return self;
         } catch (const sqlite_failure& failure) {
-            if (self->reader_.db != nullptr) {
-                close_connection(self->reader_.db);
-                self->reader_.db = nullptr;
-            }
+            self->reader_->db = connection{}; // closes it
             if (first_error.empty()) {
                 first_error = failure.message;
             }
@@ -171,34 +207,27 @@ sqlite_storage::open_degraded(std::unique_ptr<sqlite_storage> self, std::string 
         fmt::format("open {}: {}; reading it failed too: {}", file.string(), why, first_error)};
 }
 
-std::string sqlite_storage::read_only_reason()
+std::string sqlite_database::read_only_reason()
 {
-    std::lock_guard lock{writer_.mutex};
-    return writer_.db == nullptr ? read_only_reason_ : std::string{};
+    std::lock_guard lock{writer_->mutex};
+    return !writer_->db ? read_only_reason_ : std::string{};
 }
 
-bool sqlite_storage::try_reopen_writer()
+bool sqlite_database::try_reopen_writer()
 {
-    // Caller holds writer_.mutex. At most one attempt a second: each may wait busy_timeout.
+    // Caller holds writer_->mutex. At most one attempt a second: each may wait busy_timeout.
     auto now = std::chrono::steady_clock::now();
     if (now < next_reopen_) {
         return false;
     }
     next_reopen_ = now + std::chrono::seconds{1};
     try {
-        sqlite3* writer = open_writer(file_, options_);
-        sqlite3* reader = nullptr;
-        try {
-            reader = open_reader(file_, options_, false);
-        } catch (const sqlite_failure&) {
-            close_connection(writer);
-            throw;
-        }
-        writer_.db = writer;
-        std::lock_guard lock{reader_.mutex};
+        connection writer = open_writer(file_, options_);
+        connection reader = open_reader(file_, options_, false);
+        writer_->db = std::move(writer);
+        std::lock_guard lock{reader_->mutex};
         // The immutable reader ignored the WAL: the new one sees every committed write.
-        close_connection(reader_.db);
-        reader_.db = reader;
+        reader_->db = std::move(reader);
         read_only_reason_.clear();
         return true;
     } catch (const sqlite_failure& failure) {
@@ -207,25 +236,13 @@ bool sqlite_storage::try_reopen_writer()
     }
 }
 
-storage_status sqlite_storage::probe()
+storage_status sqlite_database::write_batch(const std::function<void(write_tx& tx)>& work)
 {
-    return run<std::monostate>("probe", [](sqlite3* db) {
-        // A real durable write of one page (the header): fails like an upload would when the
-        // disk is full, read-only or locked.
-        transaction tx{db};
-        exec(db, fmt::format("PRAGMA user_version = {}", schema_version).c_str());
-        tx.commit();
-        return std::monostate{};
-    });
-}
-
-storage_status sqlite_storage::write_batch(const std::function<void()>& work)
-{
-    std::lock_guard lock{writer_.mutex};
-    if (writer_.db == nullptr && !read_only_reason_.empty() && !try_reopen_writer()) {
+    std::lock_guard lock{writer_->mutex};
+    if (!writer_->db && !read_only_reason_.empty() && !try_reopen_writer()) {
         return storage_error{fmt::format("write batch: read-only: {}", read_only_reason_)};
     }
-    sqlite3* db = writer_.db;
+    sqlite3* db = writer_->db.handle();
     if (db == nullptr) {
         return storage_error{"write batch: the storage is closed"};
     }
@@ -233,25 +250,24 @@ storage_status sqlite_storage::write_batch(const std::function<void()>& work)
         return storage_error{fmt::format("write batch: {} (SQLite code {})", sqlite3_errmsg(db),
                                          sqlite3_extended_errcode(db))};
     }
-    // The calls `work` makes see batch_connection and nest as savepoints. Should `work` throw
-    // after all, the batch is rolled back and the exception goes on.
+    // The writer calls `work` makes through `tx` are savepoints of this transaction. Should
+    // `work` throw after all, the batch is rolled back and the exception goes on.
     struct batch_scope {
         sqlite3* db;
         bool ended = false;
-        explicit batch_scope(sqlite3* d) : db{d} { batch_connection = d; }
+        explicit batch_scope(sqlite3* d) : db{d} {}
         batch_scope(const batch_scope&) = delete;
         batch_scope& operator=(const batch_scope&) = delete;
         ~batch_scope()
         {
-            batch_connection = nullptr;
             if (!ended && sqlite3_get_autocommit(db) == 0) {
                 sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
             }
         }
     } scope{db};
-    work();
+    sqlite_write_tx tx{writer_->db};
+    work(tx);
     scope.ended = true;
-    batch_connection = nullptr;
     if (sqlite3_get_autocommit(db) != 0) {
         return storage_error{"write batch: an error rolled the transaction back"};
     }
@@ -266,9 +282,9 @@ storage_status sqlite_storage::write_batch(const std::function<void()>& work)
     return std::monostate{};
 }
 
-storage_status sqlite_storage::check()
+storage_status sqlite_database::check()
 {
-    return read<std::monostate>("check", [](sqlite3* db) {
+    return reader_->run<std::monostate>("check", [](connection& db) {
         // Reads the schema page, so an unreadable or damaged file fails here.
         statement s{db, "SELECT count(*) FROM sqlite_schema"};
         s.step();
@@ -276,23 +292,20 @@ storage_status sqlite_storage::check()
     });
 }
 
-storage_status sqlite_storage::close()
+storage_status sqlite_database::close()
 {
-    std::scoped_lock lock{writer_.mutex, reader_.mutex};
+    std::scoped_lock lock{writer_->mutex, reader_->mutex};
     read_only_reason_.clear(); // closed for good: no reopening
     // Kept statements are finalized first and the others when their call returns, so close
     // cannot be busy. The reader
     // goes first: on the last connection SQLite checkpoints the WAL into the database file and
     // removes it, which the read-only reader could not do.
-    for (auto* c : {&reader_, &writer_}) {
-        if (c->db == nullptr) {
-            continue;
+    for (auto* c : {reader_.get(), writer_.get()}) {
+        if (c->db.close() != SQLITE_OK) {
+            sqlite3* db = c->db.handle();
+            return storage_error{
+                fmt::format("close: {} (SQLite code {})", sqlite3_errmsg(db), sqlite3_errcode(db))};
         }
-        if (close_connection(c->db) != SQLITE_OK) {
-            return storage_error{fmt::format("close: {} (SQLite code {})", sqlite3_errmsg(c->db),
-                                             sqlite3_errcode(c->db))};
-        }
-        c->db = nullptr;
     }
     return std::monostate{};
 }
