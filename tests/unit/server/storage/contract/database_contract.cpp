@@ -161,3 +161,41 @@ TEST_CASE("A write batch commits every call once, and a failing call is undone a
         store->store_punches("A1", std::vector{punch("3", "2025-03-01 09:00:00")}, at(3), false));
     CHECK(store->list_punches({}).value->size() == 3);
 }
+
+TEST_CASE("A batch whose commit fails returns the commit's error and stores nothing it wrote",
+          "[storage][contract][batch]")
+{
+    auto backend = make_backend_factory();
+    auto store = open_store(*backend);
+    REQUIRE(
+        store->store_punches("A1", std::vector{punch("1", "2025-03-01 08:00:00")}, at(1), false));
+    if (!backend->inject_commit_failure()) {
+        WARN("this backend cannot make a commit fail");
+        return;
+    }
+    std::optional<storage_result<store_counts>> punches;
+    std::optional<storage_result<std::string>> command;
+    auto committed = store->write_batch([&](write_tx& tx) {
+        punches.emplace(tx.punches().store_punches(
+            "A1", std::vector{punch("2", "2025-03-01 09:00:00")}, at(2), false));
+        command.emplace(tx.commands().enqueue_command("A1", "INFO", "admin", at(2)));
+    });
+    REQUIRE_FALSE(committed);
+    CHECK_FALSE(committed.error.message.empty());
+    // Each call succeeded inside the transaction; the commit lost them all.
+    REQUIRE(punches);
+    CHECK(*punches);
+    REQUIRE(command);
+    CHECK(*command);
+    CHECK(keys_of(query(*store, {})) == std::vector<std::string>{"A1 1 2025-03-01 08:00:00"});
+    CHECK(store->list_commands("A1").value->empty());
+
+    // A single write gets the commit's error, not its own result.
+    auto single =
+        store->store_punches("A1", std::vector{punch("3", "2025-03-01 10:00:00")}, at(3), false);
+    REQUIRE_FALSE(single);
+    CHECK(query(*store, {}).size() == 1);
+    // Batches the failure does not touch still commit.
+    REQUIRE(store->enqueue_command("A1", "INFO", "admin", at(4)));
+    CHECK(store->list_commands("A1").value->size() == 1);
+}
