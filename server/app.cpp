@@ -5,9 +5,9 @@
 #include "server/devices/command_waiters.hpp"
 #include "server/devices/device_service.hpp"
 #include "server/http/listener.hpp"
-#include "server/net.hpp"
 #include "server/http/session.hpp"
 #include "server/http/tls.hpp"
+#include "server/net.hpp"
 #include "server/observability/logger.hpp"
 #include "server/observability/metrics.hpp"
 #include "server/routes.hpp"
@@ -15,7 +15,7 @@
 #include "server/security/admin_token.hpp"
 #include "server/storage/blocking_pool.hpp"
 #include "server/storage/commit_queue.hpp"
-#include "server/storage/sqlite/sqlite_storage.hpp"
+#include "server/storage/sqlite/sqlite_database.hpp"
 #include "server/timekeeping/mqtt_time_service.hpp"
 #include "server/timekeeping/ntp_responder.hpp"
 #include "server/timekeeping/time_service.hpp"
@@ -68,7 +68,7 @@ struct app::impl {
     blocking_pool reader; // admin API reads (a read connection of their own)
     metrics stats;
     command_waiters waiters;
-    std::unique_ptr<sqlite_storage> store;
+    std::unique_ptr<sqlite_database> store;
     std::unique_ptr<commit_queue> writer; // declared after `store`: stops before it closes
     std::unique_ptr<device_service> devices;
     std::unique_ptr<admin_api> admin;
@@ -133,8 +133,8 @@ std::string app::impl::open_storage()
     // mounted :ro) still lets devices poll and get their time; uploads get 503 until it is
     // writable again, which the storage notices by itself.
     open_options.read_only_fallback = true;
-    auto opened = sqlite_storage::open(std::filesystem::path{config.data_dir} / "admsd.sqlite3",
-                                       open_options);
+    auto opened = sqlite_database::open(std::filesystem::path{config.data_dir} / "admsd.sqlite3",
+                                        open_options);
     if (!opened) {
         return fmt::format("invalid data_dir '{}': cannot open the database: {}", config.data_dir,
                            opened.error.message);

@@ -10,8 +10,8 @@
 
 namespace adms::server {
 
-admin_api::admin_api(const settings& c, device_service& d, storage& s, blocking_pool& r, metrics& m,
-                     command_waiters& w, logger& l, std::vector<std::string> t)
+admin_api::admin_api(const settings& c, device_service& d, database& s, blocking_pool& r,
+                     metrics& m, command_waiters& w, logger& l, std::vector<std::string> t)
     : config{c}, devices{d}, store{s}, reader{r}, stats{m}, waiters{w}, log{l}, tokens{std::move(t)}
 {
 }

@@ -21,7 +21,7 @@ class command_waiters;
 class device_service;
 class logger;
 class metrics;
-class storage;
+class database;
 struct device_snapshot;
 
 // The admin HTTP API (docs/admin-api.md): devices, time sync with confirmation, device time and
@@ -34,7 +34,7 @@ struct device_snapshot;
 class admin_api {
   public:
     // `reader` runs storage reads off the I/O threads; `tokens` are the accepted bearer tokens.
-    admin_api(const settings& config, device_service& devices, storage& store,
+    admin_api(const settings& config, device_service& devices, database& store,
               blocking_pool& reader, metrics& stats, command_waiters& waiters, logger& log,
               std::vector<std::string> tokens);
 
@@ -102,7 +102,7 @@ class admin_api {
 
     const settings& config;
     device_service& devices;
-    storage& store;
+    database& store;
     blocking_pool& reader;
     metrics& stats;
     command_waiters& waiters;

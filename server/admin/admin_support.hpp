@@ -8,7 +8,7 @@
 #include "server/http/json_input.hpp"
 #include "server/http/message.hpp"
 #include "server/http/router.hpp"
-#include "server/storage/storage.hpp"
+#include "server/storage/database.hpp"
 #include "tz/zone.hpp"
 
 #include <boost/json.hpp>

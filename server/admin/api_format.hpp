@@ -1,6 +1,6 @@
 #pragma once
 
-#include "server/storage/storage.hpp"
+#include "server/storage/punch_store.hpp"
 #include "tz/zone.hpp"
 
 #include <boost/json/object.hpp>

@@ -1,7 +1,7 @@
 #include "server/admin/admin_api.hpp"
 #include "server/admin/admin_support.hpp"
-#include "server/net.hpp"
 #include "server/admin/command_request.hpp"
+#include "server/net.hpp"
 #include "server/storage/blocking_pool.hpp"
 
 #include <fmt/format.h>
@@ -11,8 +11,8 @@ namespace adms::server {
 boost::asio::awaitable<http_response>
 admin_api::list_commands(const device_snapshot& d, const http_request&, const route_match&)
 {
-    auto commands =
-        co_await reader.run([&] { return store.list_commands(d.record.serial_number, 200); });
+    auto commands = co_await reader.run(
+        [&] { return store.commands().list_commands(d.record.serial_number, 200); });
     if (!commands) {
         co_return storage_unavailable(commands.error);
     }

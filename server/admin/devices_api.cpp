@@ -1,9 +1,9 @@
 #include "protocol/info.hpp"
 #include "server/admin/admin_api.hpp"
 #include "server/admin/admin_support.hpp"
-#include "server/net.hpp"
 #include "server/admin/api_format.hpp"
 #include "server/config/setting_values.hpp"
+#include "server/net.hpp"
 #include "server/storage/blocking_pool.hpp"
 
 #include <fmt/format.h>
@@ -80,7 +80,7 @@ boost::asio::awaitable<http_response> admin_api::get_device(const device_snapsho
                                                             const http_request&, const route_match&)
 {
     const auto& sn = d.record.serial_number;
-    auto commands = co_await reader.run([&] { return store.list_commands(sn, 50); });
+    auto commands = co_await reader.run([&] { return store.commands().list_commands(sn, 50); });
     if (!commands) {
         co_return storage_unavailable(commands.error);
     }

@@ -1,7 +1,7 @@
 #include "server/admin/admin_api.hpp"
 #include "server/admin/admin_support.hpp"
-#include "server/net.hpp"
 #include "server/admin/api_format.hpp"
+#include "server/net.hpp"
 #include "server/storage/blocking_pool.hpp"
 
 #include <fmt/format.h>
@@ -104,7 +104,7 @@ boost::asio::awaitable<http_response> admin_api::list_punches(const query_params
         // One row more than asked tells whether another page exists (has_more is then exact).
         auto probe = filter;
         probe.limit = filter.limit + 1;
-        auto rows = co_await reader.run([&] { return store.query_punches(probe); });
+        auto rows = co_await reader.run([&] { return store.punches().query_punches(probe); });
         if (!rows) {
             co_return storage_unavailable(rows.error);
         }
@@ -125,7 +125,7 @@ boost::asio::awaitable<http_response> admin_api::list_punches(const query_params
     }
 
     // CSV: pages of csv_page_rows up to the last punch stored now (a stable end), streamed.
-    auto last = co_await reader.run([&] { return store.last_punch_id(); });
+    auto last = co_await reader.run([&] { return store.punches().last_punch_id(); });
     if (!last) {
         co_return storage_unavailable(last.error);
     }
@@ -153,7 +153,7 @@ boost::asio::awaitable<http_response> admin_api::list_punches(const query_params
         }
         auto page = state->filter;
         page.limit = std::min(csv_page_rows, state->remaining.value_or(csv_page_rows));
-        auto rows = co_await reader.run([&] { return store.query_punches(page); });
+        auto rows = co_await reader.run([&] { return store.punches().query_punches(page); });
         if (!rows) {
             co_return std::nullopt;
         }

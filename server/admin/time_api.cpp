@@ -127,7 +127,8 @@ boost::asio::awaitable<admin_api::sync_result> admin_api::sync_one(std::string r
     for (;;) {
         // Subscribe before reading the state, so a result recorded in between wakes us.
         auto ticket = waiters.subscribe(command_waiters::key(sn, command_id));
-        auto found = co_await reader.run([&] { return store.find_command(sn, command_id); });
+        auto found =
+            co_await reader.run([&] { return store.commands().find_command(sn, command_id); });
         if (!found) {
             co_return fail(503,
                            fmt::format("[{}] Storage unavailable: {}", id, found.error.message));
@@ -271,7 +272,7 @@ admin_api::device_time(const device_snapshot& d, const http_request&, const rout
 {
     const auto& sn = d.record.serial_number;
     auto now = now_instant();
-    auto commands = co_await reader.run([&] { return store.list_commands(sn, 50); });
+    auto commands = co_await reader.run([&] { return store.commands().list_commands(sn, 50); });
     if (!commands) {
         co_return storage_unavailable(commands.error);
     }
@@ -291,7 +292,7 @@ admin_api::device_time(const device_snapshot& d, const http_request&, const rout
     filter.include_quarantined = true; // evidence about the clock, whatever their admission
     filter.newest_first = true;
     filter.limit = params.max_samples;
-    auto rows = co_await reader.run([&] { return store.query_punches(filter); });
+    auto rows = co_await reader.run([&] { return store.punches().query_punches(filter); });
     if (!rows) {
         co_return storage_unavailable(rows.error);
     }
@@ -376,7 +377,7 @@ admin_api::device_drift(const device_snapshot& d, const http_request&, const rou
     // One row more than asked tells whether another page exists.
     auto probe = query;
     probe.limit = query.limit + 1;
-    auto rows = co_await reader.run([&] { return store.list_clock_offsets(probe); });
+    auto rows = co_await reader.run([&] { return store.clocks().list_clock_offsets(probe); });
     if (!rows) {
         co_return storage_unavailable(rows.error);
     }

@@ -10,6 +10,7 @@
 #include "protocol/operlog.hpp"
 #include "protocol/options_body.hpp"
 #include "protocol/photo.hpp"
+#include "protocol/stamp.hpp"
 #include "protocol/text.hpp"
 #include "protocol/zk_time.hpp"
 #include "server/devices/command_waiters.hpp"
@@ -90,7 +91,7 @@ std::vector<punch_sample> latest_samples(const std::vector<punch_input>& punches
 
 } // namespace
 
-device_service::device_service(const settings& config, storage& store, commit_queue& writer,
+device_service::device_service(const settings& config, database& store, commit_queue& writer,
                                logger& log, tz::zone server_zone, metrics& stats,
                                command_waiters& waiters)
     : config_{config}, store_{store}, writer_{writer}, log_{log},
@@ -104,7 +105,7 @@ device_service::device_service(const settings& config, storage& store, commit_qu
 }
 
 template <class F>
-boost::asio::awaitable<std::invoke_result_t<F&>> device_service::write(F f)
+boost::asio::awaitable<std::invoke_result_t<F&, write_tx&>> device_service::write(F f)
 {
     auto start = std::chrono::steady_clock::now();
     auto result = co_await writer_.run(std::move(f));
@@ -114,7 +115,7 @@ boost::asio::awaitable<std::invoke_result_t<F&>> device_service::write(F f)
 
 storage_status device_service::load()
 {
-    auto loaded = store_.load_devices();
+    auto loaded = store_.devices().load_devices();
     if (!loaded) {
         return loaded.error;
     }
@@ -161,11 +162,13 @@ storage_status device_service::load()
     for (const auto& record : admitted) {
         // A store that cannot write yet (read-only, full) does not stop the start: the
         // admission holds in memory and is written at the next start.
-        if (auto saved = store_.upsert_device(record); !saved) {
+        auto saved = store_.write([&](write_tx& tx) { return tx.devices().upsert_device(record); });
+        if (!saved) {
             storage_failure("applying the config file", saved.error);
             break;
         }
-        auto released = store_.release_quarantine(record.serial_number);
+        auto released = store_.write(
+            [&](write_tx& tx) { return tx.punches().release_quarantine(record.serial_number); });
         if (!released) {
             storage_failure("applying the config file", released.error);
             break;
@@ -418,7 +421,7 @@ boost::asio::awaitable<void> device_service::probe_storage()
     if (storage_healthy()) {
         co_return;
     }
-    auto probed = co_await write([this] { return store_.probe(); });
+    auto probed = co_await write([](write_tx& tx) { return tx.probe(); });
     if (probed) {
         storage_ok();
     } else {
@@ -470,12 +473,12 @@ void device_service::restore_dirty(const std::vector<std::string>& serial_number
     }
 }
 
-storage_status device_service::upsert_all(const std::vector<device_record>& records,
+storage_status device_service::upsert_all(write_tx& tx, const std::vector<device_record>& records,
                                           std::vector<std::string>& failed)
 {
     storage_status status{std::monostate{}};
     for (const auto& record : records) {
-        if (auto saved = store_.upsert_device(record); !saved) {
+        if (auto saved = tx.devices().upsert_device(record); !saved) {
             failed.push_back(record.serial_number);
             status = saved.error;
         }
@@ -499,16 +502,16 @@ boost::asio::awaitable<void> device_service::flush_devices()
     // this flush is stored first, and one in flight is skipped (its entry stays marked).
     std::vector<std::string> all;
     std::vector<std::string> failed;
-    auto saved = co_await write([&]() -> storage_status {
+    auto saved = co_await write([&](write_tx& tx) -> storage_status {
         auto records = take_dirty();
         for (const auto& r : records) {
             all.push_back(r.serial_number);
         }
-        auto status = upsert_all(records, failed);
+        auto status = upsert_all(tx, records, failed);
         if (auto points = take_drift_points(); !points.empty()) {
             // History, not acknowledged data: points a failed write loses are not retried.
-            if (auto stored = store_.store_clock_offsets(points, to_instant(clock::now()) -
-                                                                     drift_history_kept);
+            if (auto stored = tx.clocks().store_clock_offsets(points, to_instant(clock::now()) -
+                                                                          drift_history_kept);
                 !stored) {
                 log_.event("error", fmt::format("Saving {} drift points failed: {}", points.size(),
                                                 stored.error.message));
@@ -529,16 +532,23 @@ storage_status device_service::flush_devices_now()
 {
     auto records = take_dirty();
     std::vector<std::string> failed;
-    auto saved = upsert_all(records, failed);
-    if (auto points = take_drift_points(); !points.empty()) {
-        if (auto stored =
-                store_.store_clock_offsets(points, to_instant(clock::now()) - drift_history_kept);
-            !stored) {
-            log_.event("error", fmt::format("Saving {} drift points at stop failed: {}",
-                                            points.size(), stored.error.message));
+    auto saved = store_.write([&](write_tx& tx) {
+        auto status = upsert_all(tx, records, failed);
+        if (auto points = take_drift_points(); !points.empty()) {
+            if (auto stored = tx.clocks().store_clock_offsets(points, to_instant(clock::now()) -
+                                                                          drift_history_kept);
+                !stored) {
+                log_.event("error", fmt::format("Saving {} drift points at stop failed: {}",
+                                                points.size(), stored.error.message));
+            }
         }
-    }
+        return status;
+    });
     if (!saved) {
+        // Whether the commit or single rows failed, writing them all again is harmless.
+        for (const auto& r : records) {
+            failed.push_back(r.serial_number);
+        }
         restore_dirty(failed);
     }
     return saved;
@@ -553,9 +563,9 @@ device_service::enqueue_time_sync(const std::string& serial_number, const std::s
     // and not answered) is returned instead of queueing a second one, in the same transaction.
     std::string placeholder = verb + " DateTime=000000000";
     std::string kind = fmt::format("{}: {}", time_sync_kind, reason);
-    auto queued = co_await write([&] {
-        return store_.enqueue_command_unless_pending(serial_number, placeholder, kind,
-                                                     time_sync_kind, to_instant(now));
+    auto queued = co_await write([&](write_tx& tx) {
+        return tx.commands().enqueue_command_unless_pending(serial_number, placeholder, kind,
+                                                            time_sync_kind, to_instant(now));
     });
     if (!queued) {
         storage_failure("queueing a time sync", queued.error);
@@ -773,9 +783,9 @@ boost::asio::awaitable<http_response> device_service::refuse(const protocol::icl
         if (query.table) {
             table += ":" + *query.table;
         }
-        auto kept = co_await write([&] {
-            return store_.store_table_body(sn, table, request.body,
-                                           to_instant(request.received_at));
+        auto kept = co_await write([&](write_tx& tx) {
+            return tx.uploads().store_table_body(sn, table, request.body,
+                                                 to_instant(request.received_at));
         });
         if (!kept) {
             co_return storage_failure(fmt::format("keeping a refused upload from {}", sn),
@@ -840,7 +850,7 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
     bool quarantined = !device.record.approved;
 
     // Per table: how to store the body, which lines were rejected, and which stamp it moves.
-    std::function<storage_result<store_counts>()> store;
+    std::function<storage_result<store_counts>(write_tx&)> store;
     std::vector<protocol::rejected_line> rejected;
     std::optional<std::string> device_record::*stamp_field = nullptr;
     std::optional<std::string> incoming_stamp = query.stamp;
@@ -875,7 +885,9 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
         rejected = std::move(parsed.rejected);
         accepted = punches.size();
         stamp_field = &device_record::attlog_stamp;
-        store = [&] { return store_.store_punches(sn, punches, received, quarantined); };
+        store = [&](write_tx& tx) {
+            return tx.punches().store_punches(sn, punches, received, quarantined);
+        };
     } else if (iequals(table, "OPERLOG")) {
         auto parsed = protocol::parse_operlog(request.body);
         operlog = std::move(parsed.records);
@@ -885,13 +897,13 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
         if (query.op_stamp) {
             incoming_stamp = query.op_stamp;
         }
-        store = [&] { return store_.store_operlog(sn, operlog, received); };
+        store = [&](write_tx& tx) { return tx.uploads().store_operlog(sn, operlog, received); };
     } else if (iequals(table, "options")) {
         auto parsed = protocol::parse_options_body(request.body);
         options = std::move(parsed.records);
         rejected = std::move(parsed.rejected);
-        store = [&]() -> storage_result<store_counts> {
-            auto stored = store_.store_device_options(sn, options, received);
+        store = [&](write_tx& tx) -> storage_result<store_counts> {
+            auto stored = tx.devices().store_device_options(sn, options, received);
             if (!stored) {
                 return stored.error;
             }
@@ -906,8 +918,8 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
         }
         co_return reply;
     } else {
-        store = [&]() -> storage_result<store_counts> {
-            auto stored = store_.store_table_body(sn, table, request.body, received);
+        store = [&](write_tx& tx) -> storage_result<store_counts> {
+            auto stored = tx.uploads().store_table_body(sn, table, request.body, received);
             if (!stored) {
                 return stored.error;
             }
@@ -915,10 +927,11 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
         };
     }
 
-    auto result = co_await write([&]() -> storage_result<store_counts> {
-        auto stored = store();
+    auto result = co_await write([&](write_tx& tx) -> storage_result<store_counts> {
+        auto stored = store(tx);
         if (stored && !rejected.empty()) {
-            if (auto kept = store_.store_rejected_lines(sn, table, rejected, received); !kept) {
+            if (auto kept = tx.uploads().store_rejected_lines(sn, table, rejected, received);
+                !kept) {
                 return kept.error;
             }
         }
@@ -967,7 +980,7 @@ bool device_service::merge_into_record(const std::string& serial_number,
 {
     bool moved = false;
     update_record(serial_number, [&](device_record& r) {
-        auto merged = merge_stamp(r.*stamp_field, incoming);
+        auto merged = protocol::merge_stamp(r.*stamp_field, incoming);
         moved = merged != r.*stamp_field;
         r.*stamp_field = std::move(merged);
     });
@@ -983,16 +996,18 @@ boost::asio::awaitable<http_response> device_service::store_photo(const device_v
     storage_error error;
     bool ok = false;
     if (upload) {
-        auto result = co_await write(
-            [&] { return store_.store_photo(sn, upload->file_name, upload->bytes, received); });
+        auto result = co_await write([&](write_tx& tx) {
+            return tx.uploads().store_photo(sn, upload->file_name, upload->bytes, received);
+        });
         ok = static_cast<bool>(result);
         if (!ok) {
             error = result.error;
         }
     } else {
         // Not the documented shape: keep the body whole rather than lose it.
-        auto result = co_await write(
-            [&] { return store_.store_table_body(sn, "ATTPHOTO", request.body, received); });
+        auto result = co_await write([&](write_tx& tx) {
+            return tx.uploads().store_table_body(sn, "ATTPHOTO", request.body, received);
+        });
         ok = static_cast<bool>(result);
         if (!ok) {
             error = result.error;
@@ -1067,17 +1082,17 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
     resend_policy policy;
     policy.resend_after = config_.command_resend_after;
     policy.max_attempts = config_.command_max_attempts;
-    auto claimed = co_await write([&] {
-        return store_.claim_commands(sn, claim_now, policy,
-                                     [](const std::vector<queued_command>& queue) {
-                                         std::vector<protocol::device_command> commands;
-                                         commands.reserve(queue.size());
-                                         for (const auto& c : queue) {
-                                             commands.push_back({c.id, c.text});
-                                         }
-                                         auto batch = protocol::build_command_batch(commands);
-                                         return command_choice{batch.sent_ids, batch.unsendable};
-                                     });
+    auto claimed = co_await write([&](write_tx& tx) {
+        return tx.commands().claim_commands(
+            sn, claim_now, policy, [](const std::vector<queued_command>& queue) {
+                std::vector<protocol::device_command> commands;
+                commands.reserve(queue.size());
+                for (const auto& c : queue) {
+                    commands.push_back({c.id, c.text});
+                }
+                auto batch = protocol::build_command_batch(commands);
+                return command_choice{batch.sent_ids, batch.unsendable};
+            });
     });
     if (!claimed) {
         // Polls keep working while storage is down: nothing to send is a safe answer.
@@ -1135,20 +1150,22 @@ device_service::command_results(const http_request& request, const protocol::icl
         std::vector<result_match> matches;
         std::vector<queued_command> commands;
     };
-    auto result = co_await write([&]() -> storage_result<outcome> {
-        auto matches = store_.record_command_results(sn, parsed.records, received);
+    auto result = co_await write([&](write_tx& tx) -> storage_result<outcome> {
+        auto matches = tx.commands().record_command_results(sn, parsed.records, received);
         if (!matches) {
             return matches.error;
         }
         for (const auto& r : parsed.records) {
             if (!r.info.empty()) {
-                if (auto stored = store_.store_device_options(sn, r.info, received); !stored) {
+                if (auto stored = tx.devices().store_device_options(sn, r.info, received);
+                    !stored) {
                     return stored.error;
                 }
             }
         }
         if (!parsed.rejected.empty()) {
-            if (auto kept = store_.store_rejected_lines(sn, "devicecmd", parsed.rejected, received);
+            if (auto kept =
+                    tx.uploads().store_rejected_lines(sn, "devicecmd", parsed.rejected, received);
                 !kept) {
                 return kept.error;
             }
@@ -1156,7 +1173,7 @@ device_service::command_results(const http_request& request, const protocol::icl
         // The commands the results answer (one indexed look-up each), to tell time syncs.
         std::vector<queued_command> commands;
         for (const auto& r : parsed.records) {
-            auto found = store_.find_command(sn, r.id);
+            auto found = store_.commands().find_command(sn, r.id);
             if (!found) {
                 return found.error;
             }
@@ -1431,8 +1448,9 @@ boost::asio::awaitable<storage_result<std::string>>
 device_service::queue_command(const std::string& serial_number, std::string text, std::string kind)
 {
     auto now = to_instant(clock::now());
-    auto queued =
-        co_await write([&] { return store_.enqueue_command(serial_number, text, kind, now); });
+    auto queued = co_await write([&](write_tx& tx) {
+        return tx.commands().enqueue_command(serial_number, text, kind, now);
+    });
     if (!queued) {
         storage_failure("queueing a command", queued.error);
         co_return queued;
@@ -1516,15 +1534,15 @@ device_service::update_device(const std::string& serial_number, const device_pat
     }
     apply(*copy);
     bool releasing = copy->approved && !was_approved;
-    auto stored = co_await write([&]() -> storage_result<std::size_t> {
-        auto saved = store_.upsert_device(*copy);
+    auto stored = co_await write([&](write_tx& tx) -> storage_result<std::size_t> {
+        auto saved = tx.devices().upsert_device(*copy);
         if (!saved) {
             return saved.error;
         }
         if (!releasing) {
             return std::size_t{0};
         }
-        return store_.release_quarantine(serial_number);
+        return tx.punches().release_quarantine(serial_number);
     });
     if (!stored) {
         std::lock_guard lock{mutex_};

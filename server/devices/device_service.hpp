@@ -5,7 +5,7 @@
 #include "server/http/message.hpp"
 #include "server/http/router.hpp"
 #include "server/security/access_control.hpp"
-#include "server/storage/storage.hpp"
+#include "server/storage/database.hpp"
 #include "server/timekeeping/drift_watch.hpp"
 #include "server/timekeeping/time_sync_policy.hpp"
 #include "tz/zone.hpp"
@@ -70,7 +70,7 @@ struct device_patch {
 // mutex never held across co_await, and storage writes go through the commit queue.
 class device_service {
   public:
-    device_service(const settings& config, storage& store, commit_queue& writer, logger& log,
+    device_service(const settings& config, database& store, commit_queue& writer, logger& log,
                    tz::zone server_zone, metrics& stats, command_waiters& waiters);
 
     // Loads the devices from storage and applies the config file's per-device settings.
@@ -211,7 +211,7 @@ class device_service {
     device_snapshot snapshot_of(const device_entry& entry) const;
     // Runs a storage write on the writer and records its latency (queue to commit).
     template <class F>
-    boost::asio::awaitable<std::invoke_result_t<F&>> write(F f);
+    boost::asio::awaitable<std::invoke_result_t<F&, write_tx&>> write(F f);
     void update_record(const std::string& serial_number,
                        const std::function<void(device_record&)>& change);
 
@@ -278,7 +278,7 @@ class device_service {
     void restore_dirty(const std::vector<std::string>& serial_numbers);
     // Upserts `records`; the serial numbers that failed go to `failed`, the last error is
     // returned (monostate when every one was stored).
-    storage_status upsert_all(const std::vector<device_record>& records,
+    storage_status upsert_all(write_tx& tx, const std::vector<device_record>& records,
                               std::vector<std::string>& failed);
     // Logs a storage failure once per change of state and builds the 503 reply.
     http_response storage_failure(std::string_view what, const storage_error& error);
@@ -290,7 +290,7 @@ class device_service {
     bool write_allowed();
 
     const settings& config_;
-    storage& store_;
+    database& store_;
     commit_queue& writer_;
     logger& log_;
     tz::zone server_zone_;

@@ -4,8 +4,8 @@
 
 namespace adms::server {
 
-commit_queue::commit_queue(storage& store, std::size_t max_batch)
-    : store_{store}, max_batch_{max_batch == 0 ? 1 : max_batch}, thread_{[this] { loop(); }}
+commit_queue::commit_queue(database& db, std::size_t max_batch)
+    : db_{db}, max_batch_{max_batch == 0 ? 1 : max_batch}, thread_{[this] { loop(); }}
 {
 }
 
@@ -73,9 +73,9 @@ void commit_queue::loop()
                 queue_.erase(queue_.begin(), split);
             }
         }
-        auto committed = store_.write_batch([&] {
+        auto committed = db_.write_batch([&](write_tx& tx) {
             for (auto& j : batch) {
-                j->execute();
+                j->execute(tx);
             }
         });
         {

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "server/net.hpp"
-#include "server/storage/storage.hpp"
+#include "server/storage/database.hpp"
 
 #include <condition_variable>
 #include <cstddef>
@@ -24,28 +24,30 @@ template <class U>
 struct is_storage_result<storage_result<U>> : std::true_type {
 };
 
-// The single writer, with group commit: `co_await queue.run(f)` queues f (a function making
-// storage write calls and returning a storage_result), and one thread runs everything queued
-// so far inside one storage::write_batch, so one commit (one fsync) serves every request in
-// it. The caller resumes on its own executor only after that commit: what it stored is on
-// disk. When the commit fails, every f of the batch gets the commit's error instead of its
-// result. Under no load a batch holds one call, so nothing waits for company.
+// The single writer, with group commit: `co_await queue.run(f)` queues f (a function taking the
+// batch's write_tx, making writer calls through it and returning a storage_result), and one
+// thread runs everything queued so far inside one database::write_batch, so one commit (one
+// fsync) serves every request in it. Each writer call is a savepoint: a failing request is
+// undone alone and the rest of the batch commits. The caller resumes on its own executor only
+// after that commit: what it stored is on disk. When the commit fails, every f of the batch gets
+// the commit's error instead of its result. Under no load a batch holds one call, so nothing
+// waits for company.
 // Thread safety: run() may be called from any thread; stop() once, from one.
 class commit_queue {
   public:
     // `max_batch` bounds the calls sharing one commit (and so the latency one batch adds).
-    explicit commit_queue(storage& store, std::size_t max_batch = 1024);
+    explicit commit_queue(database& db, std::size_t max_batch = 1024);
     commit_queue(const commit_queue&) = delete;
     commit_queue& operator=(const commit_queue&) = delete;
     // Stops (see stop()).
     ~commit_queue();
 
-    // Runs `f()` on the writer thread inside the next batch and returns its result (or the
+    // Runs `f(tx)` on the writer thread inside the next batch and returns its result (or the
     // commit's error, or rethrows what f threw) once the batch is committed.
     template <class F>
-    net::awaitable<std::invoke_result_t<F&>> run(F f)
+    net::awaitable<std::invoke_result_t<F&, write_tx&>> run(F f)
     {
-        using result = std::invoke_result_t<F&>;
+        using result = std::invoke_result_t<F&, write_tx&>;
         static_assert(is_storage_result<result>::value, "f must return a storage_result");
         auto value = co_await net::async_initiate<const net::use_awaitable_t<>&,
                                                   void(std::exception_ptr, std::optional<result>)>(
@@ -68,24 +70,24 @@ class commit_queue {
     // One queued call: execute() inside the batch, complete() after its commit.
     struct job {
         virtual ~job() = default;
-        virtual void execute() = 0;
+        virtual void execute(write_tx& tx) = 0;
         // `failure` is the batch's error, null when it committed.
         virtual void complete(const storage_error* failure) = 0;
     };
 
     template <class F, class Handler>
     struct job_for final : job {
-        using result = std::invoke_result_t<F&>;
+        using result = std::invoke_result_t<F&, write_tx&>;
         job_for(F f, Handler h)
             : work{std::move(f)}, handler{std::move(h)}, guard{net::make_work_guard(
                                                              net::get_associated_executor(handler))}
         {
         }
-        void execute() override
+        void execute(write_tx& tx) override
         {
             // The exception is handed to the awaiting coroutine, which rethrows it.
             try {
-                value.emplace(work());
+                value.emplace(work(tx));
             } catch (...) {
                 error = std::current_exception();
             }
@@ -113,7 +115,7 @@ class commit_queue {
     void submit(std::unique_ptr<job> j);
     void loop();
 
-    storage& store_;
+    database& db_;
     const std::size_t max_batch_;
     mutable std::mutex mutex_;
     std::condition_variable wake_;

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "server/storage/storage.hpp"
+#include "server/storage/result.hpp"
 #include "server/timekeeping/clock_estimate.hpp"
 
 #include <chrono>

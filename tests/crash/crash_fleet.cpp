@@ -623,8 +623,8 @@ struct query {
     }
 };
 
-// Compares the punch table (admsd's schema, server/storage/sqlite/sqlite_storage.cpp) with what
-// was sent and acknowledged.
+// Compares the punch table (admsd's schema, server/storage/sqlite/schema.cpp) with what was sent
+// and acknowledged.
 verification verify(const std::string& path, const std::vector<device>& devices)
 {
     verification v;

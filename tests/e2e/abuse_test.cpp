@@ -2,7 +2,7 @@
 // connections, slowloris clients, oversized headers and bodies, a burst of handshakes, pipelined
 // and half-closed connections, resets in the middle of a reply and a process out of descriptors.
 #include "protocol/civil_time.hpp"
-#include "server/storage/sqlite/sqlite_storage.hpp"
+#include "server/storage/sqlite/sqlite_database.hpp"
 #include "tests/e2e/device_client.hpp"
 #include "tests/e2e/test_server.hpp"
 #include "tests/sanitizers.hpp"
@@ -353,7 +353,7 @@ std::size_t stored_punches(const running_server& server, const std::string& seri
 {
     auto db = server.database();
     server::punch_filter filter{.serial_numbers = {serial_number}, .limit = 100000};
-    auto rows = db->query_punches(filter);
+    auto rows = db->punches().query_punches(filter);
     REQUIRE(rows);
     return rows.value->size();
 }
@@ -680,7 +680,7 @@ TEST_CASE("1,000 parallel handshakes from distinct SNs all succeed", "[e2e][abus
     std::set<std::string> stored;
     auto db = server.database();
     adms::test::eventually([&] {
-        auto devices = db->load_devices();
+        auto devices = db->devices().load_devices();
         stored.clear();
         for (const auto& d : *devices.value) {
             stored.insert(d.serial_number);

@@ -3,7 +3,7 @@
 #include "protocol/civil_time.hpp"
 #include "protocol/zk_time.hpp"
 #include "server/app.hpp"
-#include "server/storage/sqlite/sqlite_storage.hpp"
+#include "server/storage/sqlite/sqlite_database.hpp"
 #include "tests/e2e/device_client.hpp"
 #include "tests/e2e/test_server.hpp"
 #include "tz/zone.hpp"
@@ -154,7 +154,7 @@ TEST_CASE("A device registers, gets its clock set, uploads without duplicates, a
 
     {
         auto db = server.database();
-        auto punches = db->list_punches({});
+        auto punches = db->punches().list_punches({});
         REQUIRE(punches);
         REQUIRE(punches.value->size() == 3);
         const auto& p = *punches.value;
@@ -167,7 +167,7 @@ TEST_CASE("A device registers, gets its clock set, uploads without duplicates, a
         CHECK(p[2].pin == "A9");
         CHECK(p[2].status == 255);
         CHECK(p[2].utc == sys_days{2026y / January / 29} + 14h + 59min + 59s);
-        auto rejected = db->list_rejected_lines({});
+        auto rejected = db->uploads().list_rejected_lines({});
         REQUIRE(rejected);
         REQUIRE(rejected.value->size() == 1);
         CHECK(rejected.value->front().line_number == 3);
@@ -176,7 +176,7 @@ TEST_CASE("A device registers, gets its clock set, uploads without duplicates, a
                    d.time_sync_confirmed_at.has_value();
         });
         CHECK(device.has_value());
-        auto users = db->list_users(sn);
+        auto users = db->uploads().list_users(sn);
         REQUIRE(users);
         REQUIRE(users.value->size() == 1);
         CHECK(users.value->front().user.name == "Ann");
@@ -216,7 +216,7 @@ TEST_CASE("A device registers, gets its clock set, uploads without duplicates, a
     CHECK(final_log.find("New device RKQ4243400358", log.size()) == std::string::npos);
     CHECK(final_log.find("(reason: boot)", log.size()) != std::string::npos);
     auto db = server.database();
-    CHECK(db->list_punches({}).value->size() == 3);
+    CHECK(db->punches().list_punches({}).value->size() == 3);
 }
 
 TEST_CASE("Punches get UTC instants in each device's zone, DST gaps and overlaps included", "[e2e]")
@@ -247,7 +247,7 @@ TEST_CASE("Punches get UTC instants in each device's zone, DST gaps and overlaps
               .body == "OK:5");
 
     auto db = server.database();
-    auto punches = db->list_punches({});
+    auto punches = db->punches().list_punches({});
     REQUIRE(punches);
     std::map<std::string, std::optional<sys_seconds>> utc;
     for (const auto& p : *punches.value) {
@@ -376,7 +376,7 @@ TEST_CASE("In approval mode unknown devices are refused at the handshake and the
                       "5\t2026-03-01 09:00:00\t0\t1\t\t0\t0\n")
               .body == "OK:1");
     auto db = server.database();
-    auto punches = db->list_punches({});
+    auto punches = db->punches().list_punches({});
     REQUIRE(punches);
     REQUIRE(punches.value->size() == 1);
     CHECK(punches.value->front().quarantined);
@@ -414,7 +414,7 @@ TEST_CASE("Quarantined punches are released when the device is declared and the 
     server.stop();
     server.config.devices["LATE1"] = {};
     server.start();
-    auto punches = server.database()->list_punches({});
+    auto punches = server.database()->punches().list_punches({});
     REQUIRE(punches);
     REQUIRE(punches.value->size() == 1);
     CHECK_FALSE(punches.value->front().quarantined);
@@ -487,7 +487,7 @@ TEST_CASE("While another process holds the database lock, uploads get 503 and no
     }
     CHECK(device_get(server.port, "/healthz").status == 200);
     CHECK(device_post(server.port, "/iclock/cdata?SN=LOCK1&table=ATTLOG", batch).body == "OK:1");
-    auto punches = server.database()->list_punches({});
+    auto punches = server.database()->punches().list_punches({});
     REQUIRE(punches);
     CHECK(punches.value->size() == 1);
     auto log = server.log_text();
@@ -541,12 +541,12 @@ TEST_CASE("Photos, unknown tables and the SEC registry and push endpoints are st
     CHECK(push.body.find("\nRequestDelay=10\n") != std::string::npos);
 
     auto db = server.database();
-    auto photos = db->list_photos({});
+    auto photos = db->uploads().list_photos({});
     REQUIRE(photos);
     REQUIRE(photos.value->size() == 2);
     CHECK(photos.value->front().file_name == "20260401080000-1.jpg");
     CHECK(photos.value->front().bytes == jpeg);
-    auto bodies = db->list_table_bodies({});
+    auto bodies = db->uploads().list_table_bodies({});
     REQUIRE(bodies);
     REQUIRE(bodies.value->size() == 1);
     CHECK(bodies.value->front().table == "BIODATA");

@@ -54,9 +54,9 @@ TEST_CASE("A source outside device_networks gets 403, its upload is kept apart, 
     CHECK(device_get(server.port, "/iclock/getrequest?SN=OUTSIDE1").status == 403);
 
     auto db = server.database();
-    CHECK(db->list_punches({}).value->empty());
-    CHECK(db->load_devices().value->empty());
-    auto kept = db->list_table_bodies({});
+    CHECK(db->punches().list_punches({}).value->empty());
+    CHECK(db->devices().load_devices().value->empty());
+    auto kept = db->uploads().list_table_bodies({});
     REQUIRE(kept.value->size() == 1);
     CHECK(kept.value->at(0).table == "refused:cdata:ATTLOG");
     CHECK(kept.value->at(0).body == punch);
@@ -109,8 +109,8 @@ TEST_CASE("A device with a communication key: the handshake must carry it, later
               .status == 403);
 
     auto db = server.database();
-    CHECK(db->list_punches({}).value->size() == 1);
-    auto kept = db->list_table_bodies({});
+    CHECK(db->punches().list_punches({}).value->size() == 1);
+    auto kept = db->uploads().list_table_bodies({});
     REQUIRE(kept.value->size() == 1);
     CHECK(kept.value->at(0).table == "refused:cdata:ATTLOG");
 

@@ -3,7 +3,7 @@
 // The fixture of the end-to-end tests: the real application on 127.0.0.1:0 with a fresh data
 // directory, logging to a file the test reads back.
 #include "server/app.hpp"
-#include "server/storage/sqlite/sqlite_storage.hpp"
+#include "server/storage/sqlite/sqlite_database.hpp"
 #include "tests/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -41,11 +41,11 @@ bool eventually(Condition condition, std::chrono::milliseconds timeout = std::ch
 // of a change, not before answering. nullopt when it does not within 10 s.
 template <class Ready>
 std::optional<adms::server::device_record>
-stored_device(adms::server::sqlite_storage& db, const std::string& serial_number, Ready ready)
+stored_device(adms::server::sqlite_database& db, const std::string& serial_number, Ready ready)
 {
     std::optional<adms::server::device_record> found;
     eventually([&] {
-        auto loaded = db.load_device(serial_number);
+        auto loaded = db.devices().load_device(serial_number);
         if (loaded && *loaded.value && ready(**loaded.value)) {
             found = **loaded.value;
             return true;
@@ -111,11 +111,11 @@ struct running_server {
     }
 
     // A second, read-only connection to the database (WAL lets it read beside the server).
-    std::unique_ptr<adms::server::sqlite_storage> database() const
+    std::unique_ptr<adms::server::sqlite_database> database() const
     {
         adms::server::sqlite_open_options options;
         options.read_only = true;
-        auto opened = adms::server::sqlite_storage::open(
+        auto opened = adms::server::sqlite_database::open(
             std::filesystem::path{config.data_dir} / "admsd.sqlite3", options);
         REQUIRE(opened);
         return std::move(*opened.value);

@@ -19,7 +19,7 @@
 #include "server/security/access_control.hpp"
 #include "server/storage/blocking_pool.hpp"
 #include "server/storage/commit_queue.hpp"
-#include "server/storage/sqlite/sqlite_storage.hpp"
+#include "server/storage/sqlite/sqlite_database.hpp"
 #include "server/timekeeping/time_service.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 #include "tz/zone.hpp"
@@ -106,7 +106,7 @@ struct server_state {
         }
         stats = std::make_unique<metrics>();
         waiters = std::make_unique<command_waiters>();
-        auto opened = sqlite_storage::open(data_dir / "admsd.sqlite3");
+        auto opened = sqlite_database::open(data_dir / "admsd.sqlite3");
         FUZZ_CHECK(opened);
         store = std::move(*opened.value);
         writer = std::make_unique<commit_queue>(*store);
@@ -135,7 +135,7 @@ struct server_state {
     blocking_pool reader;
     std::unique_ptr<metrics> stats;
     std::unique_ptr<command_waiters> waiters;
-    std::unique_ptr<sqlite_storage> store;
+    std::unique_ptr<sqlite_database> store;
     std::unique_ptr<commit_queue> writer;
     std::unique_ptr<device_service> devices;
     std::unique_ptr<admin_api> admin;

@@ -1,6 +1,6 @@
 #include "protocol/civil_time.hpp"
 #include "server/storage/commit_queue.hpp"
-#include "server/storage/sqlite/sqlite_storage.hpp"
+#include "server/storage/sqlite/sqlite_database.hpp"
 #include "tests/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -16,9 +16,9 @@ namespace protocol = adms::protocol;
 
 namespace {
 
-std::unique_ptr<sqlite_storage> open_store(const adms::test::temp_dir& dir)
+std::unique_ptr<sqlite_database> open_store(const adms::test::temp_dir& dir)
 {
-    auto opened = sqlite_storage::open(dir.path / "admsd.sqlite3");
+    auto opened = sqlite_database::open(dir.path / "admsd.sqlite3");
     REQUIRE(opened);
     return std::move(*opened.value);
 }
@@ -50,10 +50,10 @@ TEST_CASE("Calls queued while a commit runs share the next commit and resume aft
     net::co_spawn(
         io,
         [&]() -> net::awaitable<void> {
-            auto r = co_await queue.run([&] {
+            auto r = co_await queue.run([&](write_tx& tx) {
                 started.set_value();
                 released.wait();
-                return store->store_punches("Q1", one_punch(0), instant{}, false);
+                return tx.punches().store_punches("Q1", one_punch(0), instant{}, false);
             });
             first_done = static_cast<bool>(r);
         },
@@ -66,8 +66,9 @@ TEST_CASE("Calls queued while a commit runs share the next commit and resume aft
         net::co_spawn(
             io,
             [&, i]() -> net::awaitable<void> {
-                auto r = co_await queue.run(
-                    [&, i] { return store->store_punches("Q1", one_punch(i), instant{}, false); });
+                auto r = co_await queue.run([&, i](write_tx& tx) {
+                    return tx.punches().store_punches("Q1", one_punch(i), instant{}, false);
+                });
                 if (r && r.value->stored == 1) {
                     ++stored;
                 }
@@ -82,7 +83,7 @@ TEST_CASE("Calls queued while a commit runs share the next commit and resume aft
     CHECK(stored == waiting);
     CHECK(queue.calls() == waiting + 1);
     CHECK(queue.batches() == 2);
-    CHECK(store->list_punches({.limit = 1000}).value->size() == waiting + 1);
+    CHECK(store->punches().list_punches({.limit = 1000}).value->size() == waiting + 1);
 }
 
 TEST_CASE("An exception thrown by one call reaches its coroutine and the batch still commits",
@@ -98,7 +99,8 @@ TEST_CASE("An exception thrown by one call reaches its coroutine and the batch s
         io,
         [&]() -> net::awaitable<void> {
             try {
-                co_await queue.run([]() -> storage_status { throw std::runtime_error{"boom"}; });
+                co_await queue.run(
+                    [](write_tx&) -> storage_status { throw std::runtime_error{"boom"}; });
             } catch (const std::runtime_error& e) {
                 caught = e.what();
             }
@@ -107,15 +109,16 @@ TEST_CASE("An exception thrown by one call reaches its coroutine and the batch s
     net::co_spawn(
         io,
         [&]() -> net::awaitable<void> {
-            auto r = co_await queue.run(
-                [&] { return store->store_punches("Q2", one_punch(1), instant{}, false); });
+            auto r = co_await queue.run([&](write_tx& tx) {
+                return tx.punches().store_punches("Q2", one_punch(1), instant{}, false);
+            });
             other_stored = static_cast<bool>(r);
         },
         net::detached);
     io.run();
     CHECK(caught == "boom");
     CHECK(other_stored);
-    CHECK(store->list_punches({}).value->size() == 1);
+    CHECK(store->punches().list_punches({}).value->size() == 1);
 }
 
 TEST_CASE("After stop a call gets an error instead of running", "[commit_queue]")
@@ -130,7 +133,7 @@ TEST_CASE("After stop a call gets an error instead of running", "[commit_queue]"
     net::co_spawn(
         io,
         [&]() -> net::awaitable<void> {
-            result.emplace(co_await queue.run([&]() -> storage_status {
+            result.emplace(co_await queue.run([&](write_tx&) -> storage_status {
                 ran = true;
                 return std::monostate{};
             }));

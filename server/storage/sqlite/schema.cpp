@@ -1,0 +1,201 @@
+#include "server/storage/sqlite/schema.hpp"
+
+#include "server/storage/sqlite/sqlite_database.hpp"
+#include "server/storage/sqlite/sqlite_db.hpp"
+
+#include <array>
+
+namespace adms::server {
+namespace {
+
+// The schema, one migration per version: migrations[i] takes user_version i to i + 1. Append
+// only; never edit a migration that has shipped.
+constexpr std::array<std::string_view, sqlite_database::schema_version> migrations{
+    R"sql(
+CREATE TABLE device (
+    serial_number          TEXT PRIMARY KEY NOT NULL,
+    first_seen_ms          INTEGER NOT NULL,
+    last_seen_ms           INTEGER NOT NULL,
+    remote_address         TEXT NOT NULL DEFAULT '',
+    push_version           TEXT NOT NULL DEFAULT '',
+    language               TEXT NOT NULL DEFAULT '',
+    approved               INTEGER NOT NULL DEFAULT 0 CHECK (approved IN (0, 1)),
+    alias                  TEXT UNIQUE,
+    zone_override          TEXT,
+    dialect                TEXT NOT NULL DEFAULT '',
+    attlog_stamp           TEXT,
+    operlog_stamp          TEXT,
+    attphoto_stamp         TEXT,
+    full_upload_requested  INTEGER NOT NULL DEFAULT 0 CHECK (full_upload_requested IN (0, 1)),
+    info                   TEXT NOT NULL DEFAULT '',
+    info_at_ms             INTEGER,
+    time_sync_sent_ms      INTEGER,
+    time_sync_confirmed_ms INTEGER,
+    time_sync_error        TEXT NOT NULL DEFAULT ''
+) STRICT;
+
+CREATE TABLE device_option (
+    serial_number TEXT NOT NULL REFERENCES device (serial_number) ON DELETE CASCADE,
+    key           TEXT NOT NULL,
+    value         TEXT NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (serial_number, key)
+) STRICT, WITHOUT ROWID;
+
+-- Data tables have no foreign key to device: what an unknown device uploads is kept too.
+CREATE TABLE punch (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    serial_number  TEXT NOT NULL,
+    pin            TEXT NOT NULL,
+    local_time     TEXT NOT NULL,
+    utc_s          INTEGER,
+    status         INTEGER NOT NULL,
+    verify         INTEGER NOT NULL,
+    work_code      TEXT NOT NULL,
+    sequence       INTEGER,
+    raw_line       TEXT NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    quarantined    INTEGER NOT NULL CHECK (quarantined IN (0, 1))
+) STRICT;
+CREATE UNIQUE INDEX punch_identity ON punch (serial_number, pin, local_time, status, verify);
+CREATE INDEX punch_by_device ON punch (serial_number, id);
+
+CREATE TABLE rejected_line (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    serial_number  TEXT NOT NULL,
+    table_name     TEXT NOT NULL,
+    line_number    INTEGER NOT NULL,
+    text           TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    received_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX rejected_line_identity ON rejected_line (serial_number, table_name, text);
+
+CREATE TABLE operlog_line (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    serial_number  TEXT NOT NULL,
+    tag            TEXT NOT NULL,
+    raw            TEXT NOT NULL,
+    pin            TEXT,
+    oplog_code     INTEGER,
+    oplog_operator TEXT,
+    oplog_time     TEXT,
+    oplog_objects  TEXT, -- each object followed by a TAB, so [] and [""] differ
+    received_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX operlog_line_identity ON operlog_line (serial_number, raw);
+
+CREATE TABLE device_user (
+    serial_number TEXT NOT NULL,
+    pin           TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    privilege     INTEGER,
+    password      TEXT NOT NULL,
+    card          TEXT NOT NULL,
+    grp           TEXT NOT NULL,
+    time_zones    TEXT NOT NULL,
+    verify        INTEGER,
+    vice_card     TEXT NOT NULL,
+    raw           TEXT NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (serial_number, pin)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE table_body (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    serial_number  TEXT NOT NULL,
+    table_name     TEXT NOT NULL,
+    body           BLOB NOT NULL,
+    received_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE photo (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    serial_number  TEXT NOT NULL,
+    file_name      TEXT NOT NULL,
+    bytes          BLOB NOT NULL,
+    received_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX photo_identity ON photo (serial_number, file_name);
+
+-- AUTOINCREMENT: an id is never reused, so a late result can never match a newer command.
+CREATE TABLE command (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    serial_number  TEXT NOT NULL,
+    text           TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'done', 'failed', 'expired',
+                                                  'unsendable')),
+    created_at_ms  INTEGER NOT NULL,
+    sent_at_ms     INTEGER,
+    attempts       INTEGER NOT NULL DEFAULT 0,
+    result_code    INTEGER,
+    result_command TEXT NOT NULL DEFAULT '',
+    result_content TEXT NOT NULL DEFAULT '',
+    result_info    TEXT NOT NULL DEFAULT '',
+    result_at_ms   INTEGER
+) STRICT;
+CREATE INDEX command_by_device ON command (serial_number, state, id);
+
+CREATE TABLE command_result (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    serial_number  TEXT NOT NULL,
+    command_id     TEXT NOT NULL,
+    return_code    INTEGER NOT NULL,
+    command        TEXT NOT NULL,
+    info           TEXT NOT NULL,
+    content        TEXT NOT NULL,
+    match          TEXT NOT NULL CHECK (match IN ('matched', 'duplicate', 'unmatched')),
+    received_at_ms INTEGER NOT NULL
+) STRICT;
+)sql",
+    R"sql(
+-- Per-device settings made through the admin API; NULL: the config file decides.
+ALTER TABLE device ADD COLUMN time_dialect_override TEXT
+    CHECK (time_dialect_override IN ('att', 'att-singular'));
+ALTER TABLE device ADD COLUMN sync_at_minutes INTEGER CHECK (sync_at_minutes BETWEEN 0 AND 1439);
+ALTER TABLE device ADD COLUMN sync_interval_minutes INTEGER CHECK (sync_interval_minutes >= 0);
+
+-- query_punches by PIN (one employee across devices) in id order, without a table scan.
+CREATE INDEX punch_by_pin ON punch (pin, id);
+)sql",
+    R"sql(
+-- The drift watch's history of each device's estimated clock offset.
+CREATE TABLE clock_offset (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    serial_number  TEXT NOT NULL,
+    measured_at_ms INTEGER NOT NULL,
+    offset_ms      INTEGER NOT NULL,
+    uncertainty_ms INTEGER NOT NULL CHECK (uncertainty_ms >= 0),
+    source         TEXT NOT NULL CHECK (source IN ('sync', 'punches'))
+) STRICT;
+CREATE INDEX clock_offset_by_device ON clock_offset (serial_number, id);
+CREATE INDEX clock_offset_by_age ON clock_offset (serial_number, measured_at_ms);
+)sql",
+};
+
+} // namespace
+
+std::string_view sqlite_database::migration_sql(int from_version)
+{
+    if (from_version < 0 || from_version >= schema_version) {
+        return {};
+    }
+    return migrations[static_cast<std::size_t>(from_version)];
+}
+
+namespace sqlite {
+
+void migrate(connection& db, int from_version)
+{
+    constexpr int schema_version = sqlite_database::schema_version;
+    for (int v = from_version; v < schema_version; ++v) {
+        transaction tx{db};
+        exec(db, std::string{migrations[static_cast<std::size_t>(v)]}.c_str());
+        exec(db, fmt::format("PRAGMA user_version = {}", v + 1).c_str());
+        tx.commit();
+    }
+}
+
+} // namespace sqlite
+} // namespace adms::server
