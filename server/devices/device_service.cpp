@@ -366,6 +366,27 @@ void device_service::update_record(const std::string& serial_number,
     }
 }
 
+void device_service::merge_options(const std::string& serial_number,
+                                   std::span<const protocol::key_value> options)
+{
+    std::lock_guard lock{mutex_};
+    auto it = devices_.find(serial_number);
+    if (it == devices_.end()) {
+        return;
+    }
+    auto& kept = it->second.options;
+    for (const auto& kv : options) {
+        auto at = std::lower_bound(
+            kept.begin(), kept.end(), kv.key,
+            [](const protocol::key_value& a, const std::string& key) { return a.key < key; });
+        if (at != kept.end() && at->key == kv.key) {
+            at->value = kv.value;
+        } else {
+            kept.insert(at, kv);
+        }
+    }
+}
+
 void device_service::storage_ok()
 {
     bool recovered = false;
@@ -949,6 +970,9 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
                 {"duplicate", std::to_string(counts.duplicate)},
                 {"rejected", std::to_string(rejected.size())}});
     // The device row is written only when something in it moved: an fsync per upload otherwise.
+    if (!options.empty()) {
+        merge_options(sn, options);
+    }
     bool moved = stamp_field != nullptr && merge_into_record(sn, stamp_field, incoming_stamp);
     if (moved || device.is_new) {
         save_device(sn);
@@ -1166,6 +1190,11 @@ device_service::command_results(const http_request& request, const protocol::icl
                                   result.error);
     }
     storage_ok();
+    for (const auto& r : parsed.records) {
+        if (!r.info.empty()) {
+            merge_options(sn, r.info);
+        }
+    }
 
     bool changed = false;
     bool confirmed_sync = false;

@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 
 namespace adms::server {
@@ -122,8 +123,10 @@ class device_service {
     // The registry's copy of one device.
     struct device_entry {
         device_record record; // without options: a request copies it, and never needs them
-        std::vector<protocol::key_value> options; // as loaded at start, for the admin API
-        device_settings settings;                 // from the config file
+        // The option values (uploads, INFO results) as stored, sorted by key: read only by the
+        // admin views (snapshot_of), never copied by a device request.
+        std::vector<protocol::key_value> options;
+        device_settings settings; // from the config file
         // zone_of() computed once, not per request; reset it when the zone settings change.
         std::optional<tz::zone> zone;
         // Polls before this instant have nothing to claim (no command queued since the last
@@ -156,6 +159,10 @@ class device_service {
     boost::asio::awaitable<std::invoke_result_t<F&>> write(F f);
     void update_record(const std::string& serial_number,
                        const std::function<void(device_record&)>& change);
+    // Merges option values just stored into the registry's copy, as storage does: the last
+    // value wins per key, sorted by key.
+    void merge_options(const std::string& serial_number,
+                       std::span<const protocol::key_value> options);
 
     boost::asio::awaitable<http_response> handshake(const http_request& request,
                                                     const protocol::iclock_query& query);
