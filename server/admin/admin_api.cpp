@@ -275,7 +275,18 @@ json::object command_json(const queued_command& c, const tz::zone& zone)
     json::object o;
     o["id"] = c.id;
     o["kind"] = c.kind;
-    o["text"] = c.text;
+    if (is_time_sync(c)) {
+        // The stored text of a time sync not yet sent is a placeholder no device ever gets: its
+        // DateTime is encoded at the whole second the reply goes out.
+        auto sent = time_sync_text(c);
+        o["text"] = sent ? json::value(*sent) : json::value(nullptr);
+        auto verb = c.text.substr(0, c.text.find(" DateTime="));
+        o["description"] = fmt::format(
+            "{} DateTime=<the device's local time, ZK-encoded at the whole second it is sent>",
+            verb);
+    } else {
+        o["text"] = c.text;
+    }
     o["state"] = std::string{to_string(c.state)};
     o["created_at"] = format_iso(c.created_at, zone);
     o["sent_at"] = optional_time(c.sent_at, zone);
@@ -297,11 +308,6 @@ json::object command_json(const queued_command& c, const tz::zone& zone)
         o["result_info"] = c.result_info;
     }
     return o;
-}
-
-bool is_time_sync(const queued_command& c)
-{
-    return c.kind.starts_with("time-sync");
 }
 
 // The sync options of a sync-time request: ?timeout=&wait= (or the same in a JSON body).

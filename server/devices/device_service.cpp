@@ -41,6 +41,10 @@ constexpr std::size_t drift_samples_per_upload = 4;
 // The kind stored with time-sync commands; the reason follows it ("time-sync: boot").
 constexpr std::string_view time_sync_kind = "time-sync";
 
+// The DateTime a queued time sync is stored with until it goes out (ZK 0, 2000-01-01 00:00:00):
+// as long as a real value, so the reply-size limit is computed right.
+constexpr std::string_view time_sync_placeholder = "DateTime=000000000";
+
 // How a punch's wall-clock time is placed on the UTC timeline when DST makes it nonexistent or
 // ambiguous: with the offset in force before the transition. A device whose clock has not yet
 // been moved shows exactly such times (README: "DST and punches").
@@ -63,11 +67,6 @@ bool iequals(std::string_view a, std::string_view b)
                return std::tolower(static_cast<unsigned char>(x)) ==
                       std::tolower(static_cast<unsigned char>(y));
            });
-}
-
-bool is_time_sync(const queued_command& command)
-{
-    return command.kind.starts_with(time_sync_kind);
 }
 
 std::string verb_of(time_dialect dialect)
@@ -103,6 +102,19 @@ std::vector<punch_sample> latest_samples(const std::vector<punch_input>& punches
 }
 
 } // namespace
+
+bool is_time_sync(const queued_command& command)
+{
+    return command.kind.starts_with(time_sync_kind);
+}
+
+std::optional<std::string> time_sync_text(const queued_command& command)
+{
+    if (!command.sent_at || command.text.ends_with(time_sync_placeholder)) {
+        return std::nullopt;
+    }
+    return command.text;
+}
 
 device_service::device_service(const settings& config, storage& store, commit_queue& writer,
                                logger& log, tz::zone server_zone, metrics& stats,
@@ -526,7 +538,7 @@ boost::asio::awaitable<void> device_service::flush_devices()
     }
     {
         std::lock_guard lock{mutex_};
-        if (dirty_.empty() && drift_points_.empty()) {
+        if (dirty_.empty() && drift_points_.empty() && sent_texts_.empty()) {
             co_return;
         }
     }
@@ -549,6 +561,7 @@ boost::asio::awaitable<void> device_service::flush_devices()
                                                 stored.error.message));
             }
         }
+        write_sent_texts();
         return status;
     });
     if (!saved) {
@@ -573,6 +586,7 @@ storage_status device_service::flush_devices_now()
                                             points.size(), stored.error.message));
         }
     }
+    write_sent_texts();
     if (!saved) {
         restore_dirty(failed);
     }
@@ -586,7 +600,7 @@ device_service::enqueue_time_sync(const std::string& serial_number, const std::s
     // The DateTime value is filled in when the command goes out: queue a placeholder of the
     // same length so the reply-size limit is computed right. A pending time sync (queued, or sent
     // and not answered) is returned instead of queueing a second one, in the same transaction.
-    std::string placeholder = verb + " DateTime=000000000";
+    std::string placeholder = fmt::format("{} {}", verb, time_sync_placeholder);
     std::string kind = fmt::format("{}: {}", time_sync_kind, reason);
     auto queued = co_await write([&] {
         return store_.enqueue_command_unless_pending(serial_number, placeholder, kind,
@@ -1126,6 +1140,7 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
         std::string text = command.text;
         if (is_time_sync(command)) {
             text = time_sync_command(device.verb, device_local);
+            note_sent_text({sn, command.id, text});
             stats_.time_sync(sync_outcome::sent);
             log_time_sent(
                 sn, device.zone, send_time, text,
@@ -1422,6 +1437,37 @@ std::vector<clock_offset_point> device_service::take_drift_points()
 {
     std::lock_guard lock{mutex_};
     return std::exchange(drift_points_, {});
+}
+
+void device_service::note_sent_text(sent_text sent)
+{
+    std::lock_guard lock{mutex_};
+    sent_texts_.push_back(std::move(sent));
+}
+
+void device_service::write_sent_texts()
+{
+    std::vector<sent_text> texts;
+    {
+        std::lock_guard lock{mutex_};
+        texts = std::exchange(sent_texts_, {});
+    }
+    std::vector<sent_text> failed;
+    for (auto& t : texts) {
+        if (auto stored = store_.set_command_text(t.serial_number, t.id, t.text); !stored) {
+            log_.event("error", fmt::format("Recording the text of command {} of {} failed: {}",
+                                            escape_for_log(t.id), escape_for_log(t.serial_number),
+                                            stored.error.message));
+            failed.push_back(std::move(t));
+        }
+    }
+    if (!failed.empty()) {
+        std::lock_guard lock{mutex_};
+        // Written in order: a command re-sent meanwhile keeps its newer text.
+        failed.insert(failed.end(), std::make_move_iterator(sent_texts_.begin()),
+                      std::make_move_iterator(sent_texts_.end()));
+        sent_texts_ = std::move(failed);
+    }
 }
 
 std::optional<device_service::drift_status>

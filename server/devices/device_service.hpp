@@ -49,6 +49,13 @@ struct device_patch {
     std::optional<bool> approved;
 };
 
+// Whether a queued command is a time sync (kind "time-sync: <reason>").
+bool is_time_sync(const queued_command& command);
+// The text a time sync went out with; nullopt while it was never sent. Until then its stored
+// text is a placeholder (a DateTime of zeros, for the reply-size limit) no device ever gets: the
+// DateTime is encoded at the whole second the reply goes out, and recorded within a second.
+std::optional<std::string> time_sync_text(const queued_command& command);
+
 // The iclock endpoints: handshake, uploads, command polls and results, time replies. Owns the
 // in-memory device registry (backed by storage) and decides when a device's clock is set.
 // Thread safety: handle() may run on many I/O threads at once; the registry is guarded by one
@@ -223,6 +230,15 @@ class device_service {
                                              const std::function<void(drift_tracker&)>& feed);
     // The drift points waiting for the next flush (taken, clearing the list).
     std::vector<clock_offset_point> take_drift_points();
+    // A time sync's text as it went out, written by the next flush (set_command_text).
+    struct sent_text {
+        std::string serial_number;
+        std::string id;
+        std::string text;
+    };
+    void note_sent_text(sent_text sent);
+    // Writes the sent texts waiting for the flush; those a failed write leaves go back.
+    void write_sent_texts();
     // Marks the registry's copy of a device for the next flush_devices().
     void save_device(const std::string& serial_number);
     // Takes the devices marked for saving (clearing the marks), skipping those a PATCH is
@@ -255,6 +271,7 @@ class device_service {
     std::vector<std::string> dirty_; // serial numbers whose entry is dirty
     drift_params drift_params_;
     std::vector<clock_offset_point> drift_points_; // recorded, not yet written
+    std::vector<sent_text> sent_texts_;            // time syncs sent, text not yet written
     bool storage_failed_ = false;
     // Per serial number: the address of the last request that presented the right pushcommkey
     // (seeded at load with the address of the last accepted request).

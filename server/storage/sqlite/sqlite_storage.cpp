@@ -1823,6 +1823,22 @@ ORDER BY id
     });
 }
 
+storage_status sqlite_storage::set_command_text(std::string_view serial_number, std::string_view id,
+                                                std::string_view text)
+{
+    return run<std::monostate>("set_command_text", [&](sqlite3* db) {
+        auto number = parse_command_id(id);
+        if (!number) {
+            return std::monostate{}; // not an id this storage hands out
+        }
+        transaction tx{db};
+        statement s{db, "UPDATE command SET text = ? WHERE id = ? AND serial_number = ?"};
+        s.bind(text, *number, serial_number).run();
+        tx.commit();
+        return std::monostate{};
+    });
+}
+
 storage_status sqlite_storage::store_clock_offsets(std::span<const clock_offset_point> points,
                                                    instant keep_after)
 {
