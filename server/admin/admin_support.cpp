@@ -4,6 +4,8 @@
 #include "protocol/text.hpp"
 #include "server/admin/api_format.hpp"
 
+#include <fmt/format.h>
+
 namespace adms::server {
 
 using clock = std::chrono::system_clock;
@@ -90,7 +92,18 @@ json::object command_json(const queued_command& c, const tz::zone& zone)
     json::object o;
     o["id"] = c.id;
     o["kind"] = c.kind;
-    o["text"] = c.text;
+    if (is_time_sync(c)) {
+        // The stored text of a time sync not yet sent is a placeholder no device ever gets: its
+        // DateTime is encoded at the whole second the reply goes out.
+        auto sent = time_sync_text(c);
+        o["text"] = sent ? json::value(*sent) : json::value(nullptr);
+        auto verb = c.text.substr(0, c.text.find(" DateTime="));
+        o["description"] = fmt::format(
+            "{} DateTime=<the device's local time, ZK-encoded at the whole second it is sent>",
+            verb);
+    } else {
+        o["text"] = c.text;
+    }
     o["state"] = std::string{to_string(c.state)};
     o["created_at"] = format_iso(c.created_at, zone);
     o["sent_at"] = optional_time(c.sent_at, zone);

@@ -41,6 +41,10 @@ constexpr std::size_t max_pending_drift_points = 100'000;
 // Punches per upload given to the drift watch: the latest by device time are the least delayed.
 constexpr std::size_t drift_samples_per_upload = 4;
 
+// The DateTime a queued time sync is stored with until it goes out (ZK 0, 2000-01-01 00:00:00):
+// as long as a real value, so the reply-size limit is computed right.
+constexpr std::string_view time_sync_placeholder = "DateTime=000000000";
+
 // How a punch's wall-clock time is placed on the UTC timeline when DST makes it nonexistent or
 // ambiguous: with the offset in force before the transition. A device whose clock has not yet
 // been moved shows exactly such times (docs/device-server.md: "DST and punches").
@@ -90,6 +94,14 @@ std::vector<punch_sample> latest_samples(const std::vector<punch_input>& punches
 }
 
 } // namespace
+
+std::optional<std::string> time_sync_text(const queued_command& command)
+{
+    if (!command.sent_at || command.text.ends_with(time_sync_placeholder)) {
+        return std::nullopt;
+    }
+    return command.text;
+}
 
 device_service::device_service(const settings& config, database& store, commit_queue& writer,
                                logger& log, tz::zone server_zone, metrics& stats,
@@ -355,6 +367,27 @@ void device_service::update_record(const std::string& serial_number,
     }
 }
 
+void device_service::merge_options(const std::string& serial_number,
+                                   std::span<const protocol::key_value> options)
+{
+    std::lock_guard lock{mutex_};
+    auto it = devices_.find(serial_number);
+    if (it == devices_.end()) {
+        return;
+    }
+    auto& kept = it->second.options;
+    for (const auto& kv : options) {
+        auto at = std::lower_bound(
+            kept.begin(), kept.end(), kv.key,
+            [](const protocol::key_value& a, const std::string& key) { return a.key < key; });
+        if (at != kept.end() && at->key == kv.key) {
+            at->value = kv.value;
+        } else {
+            kept.insert(at, kv);
+        }
+    }
+}
+
 void device_service::storage_ok()
 {
     bool recovered = false;
@@ -494,7 +527,7 @@ boost::asio::awaitable<void> device_service::flush_devices()
     }
     {
         std::lock_guard lock{mutex_};
-        if (dirty_.empty() && drift_points_.empty()) {
+        if (dirty_.empty() && drift_points_.empty() && sent_texts_.empty()) {
             co_return;
         }
     }
@@ -517,6 +550,7 @@ boost::asio::awaitable<void> device_service::flush_devices()
                                                 stored.error.message));
             }
         }
+        write_sent_texts(tx);
         return status;
     });
     if (!saved) {
@@ -542,6 +576,7 @@ storage_status device_service::flush_devices_now()
                                                 points.size(), stored.error.message));
             }
         }
+        write_sent_texts(tx);
         return status;
     });
     if (!saved) {
@@ -561,7 +596,7 @@ device_service::enqueue_time_sync(const std::string& serial_number, const std::s
     // The DateTime value is filled in when the command goes out: queue a placeholder of the
     // same length so the reply-size limit is computed right. A pending time sync (queued, or sent
     // and not answered) is returned instead of queueing a second one, in the same transaction.
-    std::string placeholder = verb + " DateTime=000000000";
+    std::string placeholder = fmt::format("{} {}", verb, time_sync_placeholder);
     std::string kind = fmt::format("{}: {}", time_sync_kind, reason);
     auto queued = co_await write([&](write_tx& tx) {
         return tx.commands().enqueue_command_unless_pending(serial_number, placeholder, kind,
@@ -962,6 +997,9 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
                 {"duplicate", std::to_string(counts.duplicate)},
                 {"rejected", std::to_string(rejected.size())}});
     // The device row is written only when something in it moved: an fsync per upload otherwise.
+    if (!options.empty()) {
+        merge_options(sn, options);
+    }
     bool moved = stamp_field != nullptr && merge_into_record(sn, stamp_field, incoming_stamp);
     if (moved || device.is_new) {
         save_device(sn);
@@ -1117,6 +1155,7 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
         std::string text = command.text;
         if (is_time_sync(command)) {
             text = time_sync_command(device.verb, device_local);
+            note_sent_text({sn, command.id, text});
             stats_.time_sync(sync_outcome::sent);
             log_time_sent(
                 sn, device.zone, send_time, text,
@@ -1188,6 +1227,11 @@ device_service::command_results(const http_request& request, const protocol::icl
                                   result.error);
     }
     storage_ok();
+    for (const auto& r : parsed.records) {
+        if (!r.info.empty()) {
+            merge_options(sn, r.info);
+        }
+    }
 
     bool changed = false;
     bool confirmed_sync = false;
@@ -1413,6 +1457,37 @@ std::vector<clock_offset_point> device_service::take_drift_points()
 {
     std::lock_guard lock{mutex_};
     return std::exchange(drift_points_, {});
+}
+
+void device_service::note_sent_text(sent_text sent)
+{
+    std::lock_guard lock{mutex_};
+    sent_texts_.push_back(std::move(sent));
+}
+
+void device_service::write_sent_texts(write_tx& tx)
+{
+    std::vector<sent_text> texts;
+    {
+        std::lock_guard lock{mutex_};
+        texts = std::exchange(sent_texts_, {});
+    }
+    std::vector<sent_text> failed;
+    for (auto& t : texts) {
+        if (auto stored = tx.commands().set_command_text(t.serial_number, t.id, t.text); !stored) {
+            log_.event("error", fmt::format("Recording the text of command {} of {} failed: {}",
+                                            escape_for_log(t.id), escape_for_log(t.serial_number),
+                                            stored.error.message));
+            failed.push_back(std::move(t));
+        }
+    }
+    if (!failed.empty()) {
+        std::lock_guard lock{mutex_};
+        // Written in order: a command re-sent meanwhile keeps its newer text.
+        failed.insert(failed.end(), std::make_move_iterator(sent_texts_.begin()),
+                      std::make_move_iterator(sent_texts_.end()));
+        sent_texts_ = std::move(failed);
+    }
 }
 
 std::optional<device_service::drift_status>

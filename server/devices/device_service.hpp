@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 
 namespace adms::server {
@@ -63,6 +64,11 @@ struct device_patch {
     std::optional<std::optional<std::chrono::minutes>> sync_interval;
     std::optional<bool> approved;
 };
+
+// The text a time sync went out with; nullopt while it was never sent. Until then its stored
+// text is a placeholder (a DateTime of zeros, for the reply-size limit) no device ever gets: the
+// DateTime is encoded at the whole second the reply goes out, and recorded within a second.
+std::optional<std::string> time_sync_text(const queued_command& command);
 
 // The iclock endpoints: handshake, uploads, command polls and results, time replies. Owns the
 // in-memory device registry (backed by storage) and decides when a device's clock is set.
@@ -180,8 +186,10 @@ class device_service {
     // The registry's copy of one device.
     struct device_entry {
         device_record record; // without options: a request copies it, and never needs them
-        std::vector<protocol::key_value> options; // as loaded at start, for the admin API
-        device_settings settings;                 // from the config file
+        // The option values (uploads, INFO results) as stored, sorted by key: read only by the
+        // admin views (snapshot_of), never copied by a device request.
+        std::vector<protocol::key_value> options;
+        device_settings settings; // from the config file
         // zone_of() computed once, not per request; reset it when the zone settings change.
         std::optional<tz::zone> zone;
         // Polls before this instant have nothing to claim (no command queued since the last
@@ -214,6 +222,10 @@ class device_service {
     boost::asio::awaitable<std::invoke_result_t<F&, write_tx&>> write(F f);
     void update_record(const std::string& serial_number,
                        const std::function<void(device_record&)>& change);
+    // Merges option values just stored into the registry's copy, as storage does: the last
+    // value wins per key, sorted by key.
+    void merge_options(const std::string& serial_number,
+                       std::span<const protocol::key_value> options);
 
     boost::asio::awaitable<http_response> handshake(const http_request& request,
                                                     const protocol::iclock_query& query);
@@ -270,6 +282,15 @@ class device_service {
                                              const std::function<void(drift_tracker&)>& feed);
     // The drift points waiting for the next flush (taken, clearing the list).
     std::vector<clock_offset_point> take_drift_points();
+    // A time sync's text as it went out, written by the next flush (set_command_text).
+    struct sent_text {
+        std::string serial_number;
+        std::string id;
+        std::string text;
+    };
+    void note_sent_text(sent_text sent);
+    // Writes the sent texts waiting for the flush; those a failed write leaves go back.
+    void write_sent_texts(write_tx& tx);
     // Marks the registry's copy of a device for the next flush_devices().
     void save_device(const std::string& serial_number);
     // Takes the devices marked for saving (clearing the marks), skipping those a PATCH is
@@ -302,6 +323,7 @@ class device_service {
     std::vector<std::string> dirty_; // serial numbers whose entry is dirty
     drift_params drift_params_;
     std::vector<clock_offset_point> drift_points_; // recorded, not yet written
+    std::vector<sent_text> sent_texts_;            // time syncs sent, text not yet written
     bool storage_failed_ = false;
     // Per serial number: the address of the last request that presented the right pushcommkey
     // (seeded at load with the address of the last accepted request).

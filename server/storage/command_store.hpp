@@ -138,6 +138,10 @@ class command_writer {
     virtual storage_result<std::vector<queued_command>>
     claim_commands(std::string_view serial_number, instant now, const resend_policy& policy,
                    const command_chooser& choose) = 0;
+    // Replaces the text of a device's command by the one it went out with (a time sync's
+    // DateTime is encoded when it is sent). An unknown id changes nothing.
+    virtual storage_status set_command_text(std::string_view serial_number, std::string_view id,
+                                            std::string_view text) = 0;
     // Records devicecmd results: each result is logged, and matched by (serial number, id) to
     // its command, which becomes done (Return >= 0) or failed.
     virtual storage_result<std::vector<result_match>>

@@ -39,7 +39,8 @@ port_of() {
 "$admsd" --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 --tls-cert "$work/cert.pem" \
   --tls-key "$work/key.pem" --data-dir "$work/data1" --time-zone Europe/Berlin \
   --admin-token "$token" >"$work/one.log" 2>&1 &
-pids+=($!)
+one=$!
+pids+=("$one")
 plain=$(port_of "$work/one.log" "listening on")
 tls=$(port_of "$work/one.log" "TLS listening on")
 
@@ -59,32 +60,47 @@ grep -q '"pin":"9"' <<<"$reply" || fail "admin API over TLS: $reply"
 # Plain HTTP still serves devices that cannot do TLS.
 reply=$(curl -sS --max-time 10 "http://127.0.0.1:$plain/iclock/cdata?SN=PLAIN1&options=all")
 grep -q '^GET OPTION FROM: PLAIN1' <<<"$reply" || fail "plain handshake: $reply"
-# Old protocol versions are refused, and plain HTTP on the TLS port gets no answer.
-if curl -s --max-time 5 --cacert "$work/cert.pem" --tlsv1.0 --tls-max 1.1 \
-  "https://127.0.0.1:$tls/iclock/ping?SN=TLS1" >/dev/null 2>&1; then
-  fail "TLS 1.1 was accepted"
+# Old protocol versions are refused. At its default security level Debian's OpenSSL refuses
+# TLS 1.1 on the client side by itself, whatever the server allows; so the client gets security
+# level 0, and first shows it does complete a TLS 1.1 handshake (against openssl s_server).
+tls11=(timeout 10 openssl s_client -tls1_1 -cipher 'DEFAULT@SECLEVEL=0' -CAfile "$work/cert.pem")
+openssl s_server -accept 127.0.0.1:0 -naccept 1 -www -tls1_1 -cipher 'DEFAULT@SECLEVEL=0' \
+  -cert "$work/cert.pem" -key "$work/key.pem" </dev/null >"$work/s_server.log" 2>&1 &
+pids+=($!)
+control=$(port_of "$work/s_server.log" "ACCEPT")
+"${tls11[@]}" -connect "127.0.0.1:$control" </dev/null >"$work/control.out" 2>&1 ||
+  fail "control: the TLS 1.1 client failed against openssl s_server: $(cat "$work/control.out")"
+grep -q '^New, .*Cipher is [A-Z]' "$work/control.out" && grep -q 'Protocol *: TLSv1.1' "$work/control.out" ||
+  fail "control: no TLS 1.1 session with openssl s_server: $(cat "$work/control.out")"
+# The same client against admsd: refused for its protocol version.
+if "${tls11[@]}" -connect "127.0.0.1:$tls" </dev/null >"$work/tls11.out" 2>&1; then
+  fail "TLS 1.1 was accepted: $(grep -E '^New,|Protocol' "$work/tls11.out")"
 fi
+grep -qiE 'protocol version|unsupported protocol' "$work/tls11.out" ||
+  fail "TLS 1.1 failed, but not for its version: $(cat "$work/tls11.out")"
+# Plain HTTP on the TLS port gets no answer.
 if curl -s --max-time 5 "http://127.0.0.1:$tls/iclock/ping?SN=TLS1" | grep -q OK; then
   fail "plain HTTP answered on the TLS port"
 fi
 # The server keeps serving after those.
 [ "$("${https[@]}" "https://127.0.0.1:$tls/iclock/ping?SN=TLS1")" = OK ] || fail "ping after bad clients"
-kill -TERM "${pids[0]}"
-wait "${pids[0]}" || fail "admsd exited non-zero on SIGTERM"
+kill -TERM "$one"
+wait "$one" || fail "admsd exited non-zero on SIGTERM"
 
 # 2. The admin API on its own TLS listener; devices on plain HTTP.
 "$admsd" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --admin-tls true \
   --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --data-dir "$work/data2" \
   --time-zone UTC --admin-token "$token" >"$work/two.log" 2>&1 &
-pids+=($!)
+two=$!
+pids+=("$two")
 admin=$(port_of "$work/two.log" "admin API listening on")
 reply=$("${https[@]}" -H "Authorization: Bearer $token" "https://127.0.0.1:$admin/devices")
 grep -q '"success":true' <<<"$reply" || fail "admin API over its TLS listener: $reply"
 if curl -s --max-time 5 -H "Authorization: Bearer $token" "http://127.0.0.1:$admin/devices" | grep -q success; then
   fail "the TLS admin listener answered plain HTTP"
 fi
-kill -TERM "${pids[1]}"
-wait "${pids[1]}" || fail "admsd exited non-zero on SIGTERM"
+kill -TERM "$two"
+wait "$two" || fail "admsd exited non-zero on SIGTERM"
 
 # 3. A missing key file stops the start with one line naming it.
 if "$admsd" --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 --tls-cert "$work/cert.pem" \

@@ -247,6 +247,22 @@ ORDER BY id
     });
 }
 
+storage_status sqlite_command_writer::set_command_text(std::string_view serial_number,
+                                                       std::string_view id, std::string_view text)
+{
+    return run_on<std::monostate>(db_, "set_command_text", [&](connection& db) {
+        auto number = parse_command_id(id);
+        if (!number) {
+            return std::monostate{}; // not an id this storage hands out
+        }
+        savepoint tx{db};
+        statement s{db, "UPDATE command SET text = ? WHERE id = ? AND serial_number = ?"};
+        s.bind(text, *number, serial_number).run();
+        tx.release();
+        return std::monostate{};
+    });
+}
+
 storage_result<std::vector<result_match>>
 sqlite_command_writer::record_command_results(std::string_view serial_number,
                                               std::span<const protocol::command_result> results,

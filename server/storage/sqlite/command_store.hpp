@@ -49,6 +49,8 @@ class sqlite_command_writer final : public command_writer {
     storage_result<std::vector<queued_command>>
     claim_commands(std::string_view serial_number, instant now, const resend_policy& policy,
                    const command_chooser& choose) override;
+    storage_status set_command_text(std::string_view serial_number, std::string_view id,
+                                    std::string_view text) override;
     storage_result<std::vector<result_match>>
     record_command_results(std::string_view serial_number,
                            std::span<const protocol::command_result> results,

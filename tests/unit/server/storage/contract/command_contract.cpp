@@ -341,6 +341,26 @@ TEST_CASE("A pending command of the same kind is returned instead of queueing an
     CHECK(fourth.value->id != third.value->id);
 }
 
+TEST_CASE("A command's text is replaced by the one it went out with, for its own device only",
+          "[storage][contract]")
+{
+    auto backend = make_backend_factory();
+    auto store = open_store(*backend);
+    auto id =
+        store->enqueue_command("A1", "SET OPTIONS DateTime=000000000", "time-sync: boot", at(1));
+    REQUIRE(id);
+    REQUIRE(store->set_command_text("A1", *id.value, "SET OPTIONS DateTime=583080894"));
+    // Another device's id, or an id this storage never hands out, changes nothing.
+    REQUIRE(store->set_command_text("B2", *id.value, "SET OPTIONS DateTime=1"));
+    REQUIRE(store->set_command_text("A1", "x-1", "SET OPTIONS DateTime=2"));
+    auto found = store->find_command("A1", *id.value);
+    REQUIRE(found);
+    REQUIRE(*found.value);
+    CHECK((*found.value)->text == "SET OPTIONS DateTime=583080894");
+    CHECK((*found.value)->kind == "time-sync: boot");
+    CHECK((*found.value)->state == command_state::queued);
+}
+
 TEST_CASE("A kind prefix is compared literally, with no LIKE wildcards or case folding",
           "[storage][contract]")
 {

@@ -159,6 +159,13 @@ class test_store {
             return tx.commands().record_command_results(serial_number, results, received_at);
         });
     }
+    storage_status set_command_text(std::string_view serial_number, std::string_view id,
+                                    std::string_view text)
+    {
+        return db_->write([&](write_tx& tx) -> storage_status {
+            return tx.commands().set_command_text(serial_number, id, text);
+        });
+    }
     storage_result<std::optional<queued_command>> find_command(std::string_view serial_number,
                                                                std::string_view id)
     {
