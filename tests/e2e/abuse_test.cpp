@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -209,8 +210,9 @@ streamed send_until_answered(client_socket& client, const std::string& piece, st
     return result;
 }
 
-// Raises the soft RLIMIT_NOFILE to at least `needed` for the scope (restored at exit); set()
-// changes it again, lower too. ok() is false when the hard limit is below `needed`.
+// Raises the soft RLIMIT_NOFILE to at least `needed` for the scope (restored at exit), and the
+// hard limit too when it is lower and the process may (CAP_SYS_RESOURCE); set() changes
+// the soft limit again, lower too. ok() is false when the hard limit stays below `needed`.
 class descriptor_limit {
   public:
     explicit descriptor_limit(rlim_t needed)
@@ -218,7 +220,11 @@ class descriptor_limit {
         ::getrlimit(RLIMIT_NOFILE, &saved_);
         if (saved_.rlim_cur != RLIM_INFINITY && saved_.rlim_cur < needed) {
             if (saved_.rlim_max != RLIM_INFINITY && saved_.rlim_max < needed) {
-                return;
+                rlimit raised{needed, needed};
+                if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+                    return;
+                }
+                hard_raised_ = needed;
             }
             set(needed);
         }
@@ -235,14 +241,30 @@ class descriptor_limit {
     {
         rlimit changed = saved_;
         changed.rlim_cur = soft;
+        if (hard_raised_ != 0) {
+            changed.rlim_max = hard_raised_;
+        }
         REQUIRE(::setrlimit(RLIMIT_NOFILE, &changed) == 0);
     }
     void restore() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
 
   private:
     rlimit saved_{};
+    rlim_t hard_raised_ = 0;
     bool ok_ = false;
 };
+
+// A test whose precondition this machine cannot meet. Catch2 v2 has no SKIP, and a case that
+// returns early is reported as passed: with CI=true in the environment that is a failure, so a
+// green CI never hides an untested case; elsewhere a warning.
+void cannot_run_here(const std::string& why)
+{
+    const char* ci = std::getenv("CI");
+    if (ci != nullptr && std::string_view{ci} == "true") {
+        FAIL("cannot run here (CI=true makes that a failure): " << why);
+    }
+    WARN("skipped: " << why);
+}
 
 // Takes every free descriptor of this process (until EMFILE) for the scope.
 class descriptor_hogs {
@@ -367,9 +389,9 @@ TEST_CASE("5,000 idle connections do not keep a device from being served", "[e2e
     // Each idle connection holds two descriptors here: the client's and the server's.
     descriptor_limit limit{2 * idle_count + open_descriptors() + 256};
     if (!limit.ok()) {
-        WARN(fmt::format("skipped: {} idle connections need about {} descriptors, and the hard "
-                         "RLIMIT_NOFILE is {}",
-                         idle_count, 2 * idle_count + 256, limit.hard()));
+        cannot_run_here(fmt::format("{} idle connections need about {} descriptors, and the hard "
+                                    "RLIMIT_NOFILE is {} (raising it needs CAP_SYS_RESOURCE)",
+                                    idle_count, 2 * idle_count + 256, limit.hard()));
         return;
     }
     temp_dir dir;
@@ -617,9 +639,9 @@ TEST_CASE("1,000 parallel handshakes from distinct SNs all succeed", "[e2e][abus
     constexpr std::size_t count = 1000;
     descriptor_limit limit{2 * count + open_descriptors() + 256};
     if (!limit.ok()) {
-        WARN(fmt::format("skipped: {} parallel connections need about {} descriptors, and the "
-                         "hard RLIMIT_NOFILE is {}",
-                         count, 2 * count + 256, limit.hard()));
+        cannot_run_here(fmt::format("{} parallel connections need about {} descriptors, and the "
+                                    "hard RLIMIT_NOFILE is {} (raising it needs CAP_SYS_RESOURCE)",
+                                    count, 2 * count + 256, limit.hard()));
         return;
     }
     temp_dir dir;

@@ -183,7 +183,13 @@ locker=$!
 exec 3>"$work/lock-in"
 echo "BEGIN IMMEDIATE;" >&3
 echo "SELECT 1;" >&3
-sleep 0.5
+# Wait until the shell really holds the lock: a third connection's BEGIN IMMEDIATE (no busy
+# timeout) then fails with "database is locked".
+lock_deadline=$((SECONDS + 10))
+until [[ $(sqlite3 -cmd '.timeout 0' "$db" 'BEGIN IMMEDIATE;' 2>&1 || true) == *'database is locked'* ]]; do
+  [ "$SECONDS" -lt "$lock_deadline" ] || fail "locked: the sqlite3 shell did not take the lock in 10 s"
+  sleep 0.05
+done
 statuses=()
 for _ in 1 2 3; do
   make_batch 3

@@ -7,9 +7,11 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <grp.h>
 #include <random>
 #include <set>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -248,15 +250,51 @@ TEST_CASE("An empty or malformed token file is refused", "[token]")
 
 TEST_CASE("An unreadable token file is refused", "[token]")
 {
-    if (::geteuid() == 0) {
-        WARN("skipped: root reads any file");
-        return;
-    }
     temp_dir dir;
     write_file(dir.token(), "secret\n", fs::perms::none);
-    auto read = load_or_create_token(dir.path);
-    CHECK_FALSE(read);
-    CHECK(contains(read.error, "cannot read"));
+    if (::geteuid() != 0) {
+        auto read = load_or_create_token(dir.path);
+        CHECK_FALSE(read);
+        CHECK(contains(read.error, "cannot read"));
+        return;
+    }
+    // Root reads any file: the check runs in a child that gives up root for nobody (65534),
+    // for whom the directory is searchable and the file, owned by root with mode 000, is not.
+    fs::permissions(dir.path,
+                    fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+    int out[2];
+    REQUIRE(::pipe(out) == 0);
+    pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        ::close(out[0]);
+        std::string report;
+        if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
+            ::setresuid(65534, 65534, 65534) != 0) {
+            report = "setuid failed";
+        } else {
+            auto read = load_or_create_token(dir.path);
+            report = read ? "read: " + read.token : "error: " + read.error;
+        }
+        auto written = ::write(out[1], report.data(), report.size());
+        ::_exit(written == static_cast<ssize_t>(report.size()) ? 0 : 1);
+    }
+    ::close(out[1]);
+    std::string report;
+    char buffer[512];
+    for (ssize_t n; (n = ::read(out[0], buffer, sizeof buffer)) > 0;) {
+        report.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(out[0]);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    INFO(report);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    REQUIRE(report != "setuid failed");
+    CHECK(report.starts_with("error: "));
+    CHECK(contains(report, "cannot read"));
+    CHECK(contains(report, "Permission denied"));
 }
 
 TEST_CASE("A missing data directory is reported, not created", "[token]")
