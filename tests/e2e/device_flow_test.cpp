@@ -210,7 +210,7 @@ std::optional<std::pair<server::command_state, int>>
 command_state_of(const running_server& server, const std::string& serial_number,
                  const std::string& id)
 {
-    auto found = server.database()->find_command(serial_number, id);
+    auto found = server.database()->commands().find_command(serial_number, id);
     if (!found || !*found.value) {
         return std::nullopt;
     }
@@ -711,7 +711,7 @@ TEST_CASE("Stopping with work in flight: a sync-time waiter gets 503 at once, an
     sync_sent.get_future().wait();
     // It is waiting once its command is queued (it subscribes right after).
     CHECK(adms::test::eventually([&] {
-        auto commands = server.database()->list_commands("STOP1", 10);
+        auto commands = server.database()->commands().list_commands("STOP1", 10);
         return commands && std::any_of(commands.value->begin(), commands.value->end(),
                                        [](const server::queued_command& c) {
                                            return c.kind == "time-sync: on demand";
@@ -753,10 +753,10 @@ TEST_CASE("Stopping with work in flight: a sync-time waiter gets 503 at once, an
     auto upload = adms::test::parse_replies(upload_raw);
     adms::server::sqlite_open_options read_only;
     read_only.read_only = true;
-    auto db = adms::server::sqlite_storage::open(
+    auto db = adms::server::sqlite_database::open(
         std::filesystem::path{server.config.data_dir} / "admsd.sqlite3", read_only);
     REQUIRE(db);
-    auto punches = (*db.value)->list_punches({std::nullopt, 0, 30000});
+    auto punches = (*db.value)->punches().list_punches({std::nullopt, 0, 30000});
     REQUIRE(punches);
     if (!upload.empty() && upload[0].status == 200) {
         // Acknowledged: every punch of it is stored.
