@@ -87,12 +87,13 @@ class admin_api {
     boost::asio::awaitable<http_response> punches_csv(const http_request&,
                                                       const route_match& match);
 
-  private:
+    // How one device's time sync ended: a status and the JSON body (admin_support.hpp).
     struct sync_result;
+
+  private:
     // One device's time sync, as the single and the batch request answer it.
     boost::asio::awaitable<sync_result> sync_one(std::string requested_id, int timeout_s,
                                                  bool wait);
-    boost::asio::awaitable<http_response> list_punches(const query_params& params, bool csv);
 
     // A device polls every Delay seconds; three missed polls and it counts as offline.
     std::chrono::milliseconds online_window() const

@@ -63,6 +63,92 @@ json::object device_json(const device_snapshot& d, instant now,
     return o;
 }
 
+// Reads a PATCH body: each field a string that sets it, or null that clears the API's value.
+// Reads one field of a PATCH body into `out` when the body has it: null clears the API's value
+// (back to the config file's or the default), a string is read by `parse` (nullopt: refused,
+// with `expected` as the reason).
+template <class T, class Parse>
+std::optional<input_error> read_clearable(const json::object& body, std::string_view field,
+                                          std::optional<std::optional<T>>& out, Parse parse,
+                                          std::string_view expected)
+{
+    const auto* v = body.if_contains(field);
+    if (v == nullptr) {
+        return std::nullopt;
+    }
+    if (v->is_null()) {
+        out.emplace();
+        return std::nullopt;
+    }
+    if (!v->is_string()) {
+        return input_error{std::string{field}, "must be a string or null"};
+    }
+    std::string text{v->as_string()};
+    std::optional<T> value = parse(text);
+    if (!value) {
+        return input_error{std::string{field}, std::string{expected}};
+    }
+    out.emplace(std::move(value));
+    return std::nullopt;
+}
+
+// Reads a PATCH body: each field a string that sets it, or null that clears the API's value.
+input_result<device_patch> read_device_patch(std::string_view text)
+{
+    auto parsed = parse_json_object(text, false);
+    if (!parsed) {
+        return parsed.error;
+    }
+    const auto& body = *parsed.value;
+    if (auto unknown = reject_unknown_fields(
+            body, {"alias", "zone", "time_dialect", "sync_at", "sync_interval", "approved"})) {
+        return *unknown;
+    }
+    device_patch patch;
+    auto alias = [](const std::string& t) {
+        return valid_alias(t) ? std::optional{t} : std::nullopt;
+    };
+    std::string zone_error;
+    auto zone = [&zone_error](const std::string& t) -> std::optional<std::string> {
+        auto found = tz::locate_zone(t);
+        if (!found) {
+            zone_error = found.error;
+            return std::nullopt;
+        }
+        return t;
+    };
+    if (auto bad = read_clearable(body, "alias", patch.alias, alias,
+                                  fmt::format("must be {}", alias_rule))) {
+        return *bad;
+    }
+    if (auto bad = read_clearable(body, "zone", patch.time_zone, zone, {})) {
+        if (bad->message.empty()) {
+            bad->message = zone_error; // the zone database's own words
+        }
+        return *bad;
+    }
+    if (auto bad = read_clearable(body, "time_dialect", patch.dialect, parse_time_dialect,
+                                  "must be att, att-singular or null")) {
+        return *bad;
+    }
+    if (auto bad = read_clearable(body, "sync_at", patch.sync_at, parse_time_of_day,
+                                  "must be HH:MM (local time) or null")) {
+        return *bad;
+    }
+    if (auto bad = read_clearable(body, "sync_interval", patch.sync_interval, parse_sync_interval,
+                                  "must be a duration of at least 1m (e.g. 6h), off or null")) {
+        return *bad;
+    }
+    if (body.contains("approved")) {
+        auto approved = optional_bool(body, "approved");
+        if (!approved) {
+            return approved.error;
+        }
+        patch.approved = *approved.value;
+    }
+    return patch;
+}
+
 } // namespace
 
 boost::asio::awaitable<http_response> admin_api::list_devices(const http_request&,
@@ -136,101 +222,11 @@ boost::asio::awaitable<http_response> admin_api::get_device(const device_snapsho
 boost::asio::awaitable<http_response>
 admin_api::patch_device(const device_snapshot& d, const http_request& request, const route_match&)
 {
-    auto parsed = parse_json_object(request.body, false);
-    if (!parsed) {
-        co_return input_reply(parsed.error);
+    auto patch = read_device_patch(request.body);
+    if (!patch) {
+        co_return input_reply(patch.error);
     }
-    const auto& body = *parsed.value;
-    if (auto unknown = reject_unknown_fields(
-            body, {"alias", "zone", "time_dialect", "sync_at", "sync_interval", "approved"})) {
-        co_return input_reply(*unknown);
-    }
-    // Each field: a string sets it, null clears the API's value (back to the config file's or
-    // the default).
-    auto text_or_null = [&](std::string_view field) -> input_result<std::optional<std::string>> {
-        const auto* v = body.if_contains(field);
-        if (v == nullptr || v->is_null()) {
-            return std::optional<std::string>{};
-        }
-        if (!v->is_string()) {
-            return input_error{std::string{field}, "must be a string or null"};
-        }
-        return std::optional<std::string>{std::string{v->as_string()}};
-    };
-    device_patch patch;
-    if (body.contains("alias")) {
-        auto alias = text_or_null("alias");
-        if (!alias) {
-            co_return input_reply(alias.error);
-        }
-        if (*alias.value && !valid_alias(**alias.value)) {
-            co_return input_reply({"alias", fmt::format("must be {}", alias_rule)});
-        }
-        patch.alias = *alias.value;
-    }
-    if (body.contains("zone")) {
-        auto zone = text_or_null("zone");
-        if (!zone) {
-            co_return input_reply(zone.error);
-        }
-        if (*zone.value) {
-            if (auto found = tz::locate_zone(**zone.value); !found) {
-                co_return input_reply({"zone", found.error});
-            }
-        }
-        patch.time_zone = *zone.value;
-    }
-    if (body.contains("time_dialect")) {
-        auto dialect = text_or_null("time_dialect");
-        if (!dialect) {
-            co_return input_reply(dialect.error);
-        }
-        std::optional<time_dialect> value;
-        if (*dialect.value) {
-            value = parse_time_dialect(**dialect.value);
-            if (!value) {
-                co_return input_reply({"time_dialect", "must be att, att-singular or null"});
-            }
-        }
-        patch.dialect = value;
-    }
-    if (body.contains("sync_at")) {
-        auto at = text_or_null("sync_at");
-        if (!at) {
-            co_return input_reply(at.error);
-        }
-        std::optional<std::chrono::minutes> value;
-        if (*at.value) {
-            value = parse_time_of_day(**at.value);
-            if (!value) {
-                co_return input_reply({"sync_at", "must be HH:MM (local time) or null"});
-            }
-        }
-        patch.sync_at = value;
-    }
-    if (body.contains("sync_interval")) {
-        auto interval = text_or_null("sync_interval");
-        if (!interval) {
-            co_return input_reply(interval.error);
-        }
-        std::optional<std::chrono::minutes> value;
-        if (*interval.value) {
-            value = parse_sync_interval(**interval.value);
-            if (!value) {
-                co_return input_reply(
-                    {"sync_interval", "must be a duration of at least 1m (e.g. 6h), off or null"});
-            }
-        }
-        patch.sync_interval = value;
-    }
-    if (body.contains("approved")) {
-        auto approved = optional_bool(body, "approved");
-        if (!approved) {
-            co_return input_reply(approved.error);
-        }
-        patch.approved = *approved.value;
-    }
-    auto updated = co_await devices.update_device(d.record.serial_number, patch);
+    auto updated = co_await devices.update_device(d.record.serial_number, *patch.value);
     if (!updated.device) {
         co_return update_failure(updated);
     }

@@ -91,6 +91,96 @@ input_result<sync_options> read_sync_options(const query_params& params, std::st
     return options;
 }
 
+// The answer of a time sync whose command ended (done, refused, expired, unsendable); nullopt
+// while it is still queued or sent.
+std::optional<admin_api::sync_result> finished_sync(const queued_command& command,
+                                                    const std::string& id, const tz::zone& zone)
+{
+    auto fail = [](unsigned status, std::string error) {
+        return admin_api::sync_result{
+            status, json::object{{"success", false}, {"error", std::move(error)}}};
+    };
+    const auto& command_id = command.id;
+    switch (command.state) {
+    case command_state::done:
+        return admin_api::sync_result{200,
+                                      json::object{
+                                          {"success", true},
+                                          {"message", fmt::format("[{}] Time synchronized.", id)},
+                                          {"device_time", format_iso(now_instant(), zone, true)},
+                                          {"command_id", command_id},
+                                          {"confirmed_at", optional_time(command.result_at, zone)},
+                                      }};
+    case command_state::failed: {
+        int code = command.return_code.value_or(-1);
+        auto result = fail(500, fmt::format("[{}] Device refused the time sync: Return={} ({})", id,
+                                            code, protocol::describe_return_code(code)));
+        result.body["command_id"] = command_id;
+        result.body["return_code"] = code;
+        return result;
+    }
+    case command_state::expired:
+    case command_state::unsendable: {
+        auto result =
+            fail(500, fmt::format("[{}] The time sync {} (sent {} times, no result)", id,
+                                  command.state == command_state::expired ? "expired"
+                                                                          : "can never be sent",
+                                  command.attempts));
+        result.body["command_id"] = command_id;
+        return result;
+    }
+    case command_state::queued:
+    case command_state::sent:
+        break;
+    }
+    return std::nullopt;
+}
+
+// The query of GET /devices/{id}/drift: from/to (an instant, or a wall-clock time in the
+// device's zone, earliest reading), after (a cursor) and limit.
+input_result<clock_offset_query> read_drift_query(const query_params& params, const std::string& sn,
+                                                  const tz::zone& zone)
+{
+    clock_offset_query query;
+    query.serial_number = sn;
+    query.limit = default_drift_limit;
+    for (const auto& [key, value] : params) {
+        if (key == "from" || key == "to") {
+            // An instant, or a wall-clock time in the device's zone (earliest reading).
+            auto bound = parse_time_bound(value, key == "to");
+            if (!bound.bound) {
+                return input_error{key, bound.error};
+            }
+            std::optional<instant> at;
+            if (bound.bound->utc) {
+                at = instant{*bound.bound->utc};
+            } else if (auto local = protocol::parse_civil_time(bound.bound->local.value_or(""))) {
+                if (auto utc = zone.to_utc(
+                        *local, {tz::gap_policy::transition, tz::overlap_policy::earliest})) {
+                    at = instant{*utc};
+                }
+            }
+            if (!at) {
+                return input_error{key, "not a time in the device's zone"};
+            }
+            (key == "from" ? query.from : query.to) = at;
+        } else if (key == "after") {
+            auto after = parse_number(value);
+            if (!after || *after < 0) {
+                return input_error{"after", "must be a cursor from a previous page's next"};
+            }
+            query.after_id = *after;
+        } else if (key == "limit") {
+            auto limit = parse_number(value);
+            if (!limit || *limit < 1 || *limit > static_cast<long long>(max_drift_limit)) {
+                return input_error{"limit", fmt::format("must be from 1 to {}", max_drift_limit)};
+            }
+            query.limit = static_cast<std::size_t>(*limit);
+        }
+    }
+    return query;
+}
+
 } // namespace
 
 boost::asio::awaitable<admin_api::sync_result> admin_api::sync_one(std::string requested_id,
@@ -138,36 +228,8 @@ boost::asio::awaitable<admin_api::sync_result> admin_api::sync_one(std::string r
                                             id, command_id));
         }
         const auto& command = **found.value;
-        switch (command.state) {
-        case command_state::done:
-            co_return sync_result{200, json::object{
-                                           {"success", true},
-                                           {"message", fmt::format("[{}] Time synchronized.", id)},
-                                           {"device_time", format_iso(now_instant(), zone, true)},
-                                           {"command_id", command_id},
-                                           {"confirmed_at", optional_time(command.result_at, zone)},
-                                       }};
-        case command_state::failed: {
-            int code = command.return_code.value_or(-1);
-            auto result = fail(500, fmt::format("[{}] Device refused the time sync: Return={} ({})",
-                                                id, code, protocol::describe_return_code(code)));
-            result.body["command_id"] = command_id;
-            result.body["return_code"] = code;
-            co_return result;
-        }
-        case command_state::expired:
-        case command_state::unsendable: {
-            auto result =
-                fail(500, fmt::format("[{}] The time sync {} (sent {} times, no result)", id,
-                                      command.state == command_state::expired ? "expired"
-                                                                              : "can never be sent",
-                                      command.attempts));
-            result.body["command_id"] = command_id;
-            co_return result;
-        }
-        case command_state::queued:
-        case command_state::sent:
-            break;
+        if (auto ended = finished_sync(command, id, zone)) {
+            co_return std::move(*ended);
         }
         if (stopping) {
             auto result =
@@ -336,44 +398,11 @@ admin_api::device_drift(const device_snapshot& d, const http_request&, const rou
 {
     const auto& sn = d.record.serial_number;
     auto zone = zone_of(d);
-    clock_offset_query query;
-    query.serial_number = sn;
-    query.limit = default_drift_limit;
-    for (const auto& [key, value] : match.query) {
-        if (key == "from" || key == "to") {
-            // An instant, or a wall-clock time in the device's zone (earliest reading).
-            auto bound = parse_time_bound(value, key == "to");
-            if (!bound.bound) {
-                co_return input_reply({key, bound.error});
-            }
-            std::optional<instant> at;
-            if (bound.bound->utc) {
-                at = instant{*bound.bound->utc};
-            } else if (auto local = protocol::parse_civil_time(bound.bound->local.value_or(""))) {
-                if (auto utc = zone.to_utc(
-                        *local, {tz::gap_policy::transition, tz::overlap_policy::earliest})) {
-                    at = instant{*utc};
-                }
-            }
-            if (!at) {
-                co_return input_reply({key, "not a time in the device's zone"});
-            }
-            (key == "from" ? query.from : query.to) = at;
-        } else if (key == "after") {
-            auto after = parse_number(value);
-            if (!after || *after < 0) {
-                co_return input_reply({"after", "must be a cursor from a previous page's next"});
-            }
-            query.after_id = *after;
-        } else if (key == "limit") {
-            auto limit = parse_number(value);
-            if (!limit || *limit < 1 || *limit > static_cast<long long>(max_drift_limit)) {
-                co_return input_reply(
-                    {"limit", fmt::format("must be from 1 to {}", max_drift_limit)});
-            }
-            query.limit = static_cast<std::size_t>(*limit);
-        }
+    auto asked = read_drift_query(match.query, sn, zone);
+    if (!asked) {
+        co_return input_reply(asked.error);
     }
+    const auto& query = *asked.value;
     // One row more than asked tells whether another page exists.
     auto probe = query;
     probe.limit = query.limit + 1;

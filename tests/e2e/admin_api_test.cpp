@@ -907,6 +907,22 @@ TEST_CASE("PATCH sets alias, zone and schedule, and approval releases quarantine
     CHECK(api(server.port, "PATCH", "/devices/gate", R"({"colour": "red"})").status == 400);
     CHECK(api(server.port, "PATCH", "/devices/gate", R"({"approved": "yes"})").status == 400);
     CHECK(api(server.port, "PATCH", "/devices/gate", R"({"sync_at": "25:00"})").status == 400);
+    auto error_of = [&](const char* body) {
+        auto reply = api(server.port, "PATCH", "/devices/gate", body);
+        CHECK(reply.status == 400);
+        return std::string{body_of(reply).at("error").as_string()};
+    };
+    CHECK(error_of(R"({"zone": "Mars/Olympus"})") == "field 'zone': not in the zone database");
+    CHECK(error_of(R"({"zone": 3})") == "field 'zone': must be a string or null");
+    CHECK(error_of(R"({"alias": "sync-time"})") ==
+          "field 'alias': must be 1 to 64 letters, digits, '-', '_' or '.' (and not 'sync-time')");
+    CHECK(error_of(R"({"time_dialect": "zk"})") ==
+          "field 'time_dialect': must be att, att-singular or null");
+    CHECK(error_of(R"({"sync_interval": "30s"})") ==
+          "field 'sync_interval': must be a duration of at least 1m (e.g. 6h), off or null");
+    // "off" turns the periodic sync off for this device and reads back as "off".
+    auto off = body_of(api(server.port, "PATCH", "/devices/gate", R"({"sync_interval": "off"})"));
+    CHECK(off.at("data").as_object().at("sync_interval") == "off");
     // Clearing the zone goes back to the server's.
     auto cleared = body_of(api(server.port, "PATCH", "/devices/gate", R"({"zone": null})"));
     CHECK(cleared.at("data").as_object().at("zone") == "UTC");
