@@ -17,6 +17,50 @@ std::chrono::sys_seconds to_seconds(instant t)
     return std::chrono::floor<std::chrono::seconds>(t);
 }
 
+// What storing a devicecmd body found: how each result matched, and the commands they answer.
+struct results_outcome {
+    std::vector<result_match> matches;
+    std::vector<queued_command> commands;
+};
+
+// Records a devicecmd body's results, the INFO options they carry and its rejected lines, and
+// finds the commands the results answer (through `store`), to tell time syncs.
+storage_result<results_outcome>
+store_results(write_tx& tx, database& store, const std::string& sn,
+              const protocol::parse_result<protocol::command_result>& parsed, instant received)
+{
+    auto matches = tx.commands().record_command_results(sn, parsed.records, received);
+    if (!matches) {
+        return matches.error;
+    }
+    for (const auto& r : parsed.records) {
+        if (!r.info.empty()) {
+            if (auto stored = tx.devices().store_device_options(sn, r.info, received); !stored) {
+                return stored.error;
+            }
+        }
+    }
+    if (!parsed.rejected.empty()) {
+        if (auto kept =
+                tx.uploads().store_rejected_lines(sn, "devicecmd", parsed.rejected, received);
+            !kept) {
+            return kept.error;
+        }
+    }
+    // The commands the results answer (one indexed look-up each), to tell time syncs.
+    std::vector<queued_command> commands;
+    for (const auto& r : parsed.records) {
+        auto found = store.commands().find_command(sn, r.id);
+        if (!found) {
+            return found.error;
+        }
+        if (*found.value) {
+            commands.push_back(std::move(**found.value));
+        }
+    }
+    return results_outcome{std::move(*matches.value), std::move(commands)};
+}
+
 } // namespace
 
 using namespace device_internal;
@@ -58,19 +102,11 @@ void device_service::note_queued(const std::string& serial_number)
     }
 }
 
-boost::asio::awaitable<http_response> device_service::poll(const http_request& request,
-                                                           const protocol::iclock_query& query)
+std::optional<std::string> device_service::poll_sync_reason(const device_view& device,
+                                                            const protocol::iclock_query& query,
+                                                            clock::time_point now)
 {
-    auto device = touch(query, request);
     const auto& sn = query.serial_number;
-    if (!device.record.approved) {
-        if (device.is_new) {
-            save_device(sn);
-        }
-        co_return text_response(200, "OK");
-    }
-
-    auto now = request.received_at;
     std::optional<std::string> reason;
     if (device.is_new) {
         reason = "first contact";
@@ -94,6 +130,59 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
             reason = std::string{describe(*due)};
         }
     }
+    return reason;
+}
+
+boost::asio::awaitable<std::string>
+device_service::send_commands(const device_view& device,
+                              const std::vector<queued_command>& commands)
+{
+    const auto& sn = device.record.serial_number;
+    stats_.commands_sent(commands.size());
+    // A time sync's DateTime is the device's local time at a whole second, and the reply goes
+    // out at that second: the device's clock is then right to within the delivery time.
+    bool sets_clock = std::any_of(commands.begin(), commands.end(),
+                                  [](const queued_command& c) { return is_time_sync(c); });
+    auto send_time = sets_clock ? co_await at_next_second() : round_to_second(clock::now());
+    auto device_local = device.zone.to_local(send_time);
+    std::string body;
+    for (const auto& command : commands) {
+        std::string text = command.text;
+        if (is_time_sync(command)) {
+            text = time_sync_command(device.verb, device_local);
+            note_sent_text({sn, command.id, text});
+            stats_.time_sync(sync_outcome::sent);
+            log_time_sent(
+                sn, device.zone, send_time, text,
+                command.kind.substr(std::min(command.kind.size(), time_sync_kind.size() + 2)));
+        }
+        // The claim checked every line; a time sync's text is ours.
+        auto line = protocol::render_command({command.id, text});
+        if (!line) {
+            continue;
+        }
+        if (!body.empty()) {
+            body += '\n';
+        }
+        body += *line;
+    }
+    co_return body;
+}
+
+boost::asio::awaitable<http_response> device_service::poll(const http_request& request,
+                                                           const protocol::iclock_query& query)
+{
+    auto device = touch(query, request);
+    const auto& sn = query.serial_number;
+    if (!device.record.approved) {
+        if (device.is_new) {
+            save_device(sn);
+        }
+        co_return text_response(200, "OK");
+    }
+
+    auto now = request.received_at;
+    auto reason = poll_sync_reason(device, query, now);
     if (reason) {
         co_await queue_time_sync(device, *reason, now);
         save_device(sn);
@@ -138,35 +227,33 @@ boost::asio::awaitable<http_response> device_service::poll(const http_request& r
         co_return text_response(200, "OK");
     }
 
-    stats_.commands_sent(claimed.value->size());
-    // A time sync's DateTime is the device's local time at a whole second, and the reply goes
-    // out at that second: the device's clock is then right to within the delivery time.
-    bool sets_clock = std::any_of(claimed.value->begin(), claimed.value->end(),
-                                  [](const queued_command& c) { return is_time_sync(c); });
-    auto send_time = sets_clock ? co_await at_next_second() : round_to_second(clock::now());
-    auto device_local = device.zone.to_local(send_time);
-    std::string body;
-    for (const auto& command : *claimed.value) {
-        std::string text = command.text;
-        if (is_time_sync(command)) {
-            text = time_sync_command(device.verb, device_local);
-            note_sent_text({sn, command.id, text});
-            stats_.time_sync(sync_outcome::sent);
-            log_time_sent(
-                sn, device.zone, send_time, text,
-                command.kind.substr(std::min(command.kind.size(), time_sync_kind.size() + 2)));
-        }
-        // The claim checked every line; a time sync's text is ours.
-        auto line = protocol::render_command({command.id, text});
-        if (!line) {
-            continue;
-        }
-        if (!body.empty()) {
-            body += '\n';
-        }
-        body += *line;
-    }
+    auto body = co_await send_commands(device, *claimed.value);
     co_return text_response(200, body.empty() ? std::string{"OK"} : std::move(body));
+}
+
+void device_service::note_time_sync_result(const std::string& serial_number,
+                                           const protocol::command_result& r, instant received)
+{
+    const auto& sn = serial_number;
+    stats_.time_sync(r.return_code == 0 ? sync_outcome::confirmed : sync_outcome::refused);
+    if (r.return_code == 0) {
+        update_record(sn, [&](device_record& rec) {
+            rec.time_sync_confirmed_at = received;
+            rec.time_sync_error.clear();
+        });
+        log_.event("time_sync_confirmed",
+                   fmt::format("\xE2\x9C\x85 Device {} confirmed time sync (command {})",
+                               escape_for_log(sn), escape_for_log(r.id)),
+                   {{"sn", sn}, {"command_id", r.id}});
+    } else {
+        std::string why = fmt::format("Return={} ({})", r.return_code,
+                                      protocol::describe_return_code(r.return_code));
+        update_record(sn, [&](device_record& rec) { rec.time_sync_error = why; });
+        log_.event("time_sync_failed",
+                   fmt::format("\xE2\x9D\x8C Device {} refused time sync (command {}): {}",
+                               escape_for_log(sn), escape_for_log(r.id), why),
+                   {{"sn", sn}, {"command_id", r.id}, {"error", why}});
+    }
 }
 
 boost::asio::awaitable<http_response>
@@ -180,43 +267,8 @@ device_service::command_results(const http_request& request, const protocol::icl
     auto received = to_instant(request.received_at);
     auto parsed = protocol::parse_devicecmd(request.body);
 
-    struct outcome {
-        std::vector<result_match> matches;
-        std::vector<queued_command> commands;
-    };
-    auto result = co_await write([&](write_tx& tx) -> storage_result<outcome> {
-        auto matches = tx.commands().record_command_results(sn, parsed.records, received);
-        if (!matches) {
-            return matches.error;
-        }
-        for (const auto& r : parsed.records) {
-            if (!r.info.empty()) {
-                if (auto stored = tx.devices().store_device_options(sn, r.info, received);
-                    !stored) {
-                    return stored.error;
-                }
-            }
-        }
-        if (!parsed.rejected.empty()) {
-            if (auto kept =
-                    tx.uploads().store_rejected_lines(sn, "devicecmd", parsed.rejected, received);
-                !kept) {
-                return kept.error;
-            }
-        }
-        // The commands the results answer (one indexed look-up each), to tell time syncs.
-        std::vector<queued_command> commands;
-        for (const auto& r : parsed.records) {
-            auto found = store_.commands().find_command(sn, r.id);
-            if (!found) {
-                return found.error;
-            }
-            if (*found.value) {
-                commands.push_back(std::move(**found.value));
-            }
-        }
-        return outcome{std::move(*matches.value), std::move(commands)};
-    });
+    auto result = co_await write(
+        [&](write_tx& tx) { return store_results(tx, store_, sn, parsed, received); });
     if (!result) {
         co_return storage_failure(fmt::format("recording command results from {}", sn),
                                   result.error);
@@ -246,26 +298,10 @@ device_service::command_results(const http_request& request, const protocol::icl
             continue;
         }
         changed = true;
-        stats_.time_sync(r.return_code == 0 ? sync_outcome::confirmed : sync_outcome::refused);
+        note_time_sync_result(sn, r, received);
         if (r.return_code == 0) {
-            update_record(sn, [&](device_record& rec) {
-                rec.time_sync_confirmed_at = received;
-                rec.time_sync_error.clear();
-            });
             confirmed_sync_sent_at = command->sent_at;
             confirmed_sync = true;
-            log_.event("time_sync_confirmed",
-                       fmt::format("\xE2\x9C\x85 Device {} confirmed time sync (command {})",
-                                   escape_for_log(sn), escape_for_log(r.id)),
-                       {{"sn", sn}, {"command_id", r.id}});
-        } else {
-            std::string why = fmt::format("Return={} ({})", r.return_code,
-                                          protocol::describe_return_code(r.return_code));
-            update_record(sn, [&](device_record& rec) { rec.time_sync_error = why; });
-            log_.event("time_sync_failed",
-                       fmt::format("\xE2\x9D\x8C Device {} refused time sync (command {}): {}",
-                                   escape_for_log(sn), escape_for_log(r.id), why),
-                       {{"sn", sn}, {"command_id", r.id}, {"error", why}});
         }
     }
     stats_.command_results(acknowledged, failed);

@@ -8,6 +8,43 @@
 #include <algorithm>
 
 namespace adms::server {
+namespace {
+
+// Applies a PATCH's fields to a device record; clearing the alias goes back to
+// `configured_alias`.
+void apply_patch(device_record& r, const device_patch& patch,
+                 const std::optional<std::string>& configured_alias)
+{
+    if (patch.alias) {
+        r.alias = patch.alias->has_value() ? *patch.alias : configured_alias;
+    }
+    if (patch.time_zone) {
+        r.zone_override = *patch.time_zone;
+    }
+    if (patch.dialect) {
+        r.time_dialect_override.reset();
+        if (*patch.dialect) {
+            r.time_dialect_override = std::string{to_string(**patch.dialect)};
+        }
+    }
+    if (patch.sync_at) {
+        r.sync_at_minutes.reset();
+        if (*patch.sync_at) {
+            r.sync_at_minutes = static_cast<int>((*patch.sync_at)->count());
+        }
+    }
+    if (patch.sync_interval) {
+        r.sync_interval_minutes.reset();
+        if (*patch.sync_interval) {
+            r.sync_interval_minutes = static_cast<int>((*patch.sync_interval)->count());
+        }
+    }
+    if (patch.approved) {
+        r.approved = *patch.approved;
+    }
+}
+
+} // namespace
 
 using namespace device_internal;
 
@@ -386,35 +423,7 @@ device_service::update_device(const std::string& serial_number, const device_pat
         it != config_.devices.end() && !it->second.alias.empty()) {
         configured_alias = it->second.alias;
     }
-    auto apply = [&](device_record& r) {
-        if (patch.alias) {
-            r.alias = patch.alias->has_value() ? *patch.alias : configured_alias;
-        }
-        if (patch.time_zone) {
-            r.zone_override = *patch.time_zone;
-        }
-        if (patch.dialect) {
-            r.time_dialect_override.reset();
-            if (*patch.dialect) {
-                r.time_dialect_override = std::string{to_string(**patch.dialect)};
-            }
-        }
-        if (patch.sync_at) {
-            r.sync_at_minutes.reset();
-            if (*patch.sync_at) {
-                r.sync_at_minutes = static_cast<int>((*patch.sync_at)->count());
-            }
-        }
-        if (patch.sync_interval) {
-            r.sync_interval_minutes.reset();
-            if (*patch.sync_interval) {
-                r.sync_interval_minutes = static_cast<int>((*patch.sync_interval)->count());
-            }
-        }
-        if (patch.approved) {
-            r.approved = *patch.approved;
-        }
-    };
+    auto apply = [&](device_record& r) { apply_patch(r, patch, configured_alias); };
     std::optional<device_record> copy;
     bool was_approved = false;
     {

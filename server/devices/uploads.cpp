@@ -12,6 +12,9 @@
 #include <algorithm>
 
 namespace adms::server {
+
+using namespace device_internal;
+
 namespace {
 
 // Punches per upload given to the drift watch: the latest by device time are the least delayed.
@@ -40,9 +43,111 @@ std::vector<punch_sample> latest_samples(const std::vector<punch_input>& punches
     return samples;
 }
 
-} // namespace
+// An upload's body parsed for its table: what is stored, which lines were rejected, and which
+// stamp it moves.
+struct parsed_upload {
+    enum class kind { attlog, operlog, options, table_body };
+    kind what = kind::table_body;
+    std::vector<protocol::rejected_line> rejected;
+    std::optional<std::string> device_record::*stamp_field = nullptr;
+    std::optional<std::string> incoming_stamp;
+    std::optional<std::size_t> accepted; // set for the tables answered OK:<n>
+    std::vector<punch_input> punches;
+    std::vector<protocol::operlog_record> operlog;
+    std::vector<protocol::key_value> options;
+};
 
-using namespace device_internal;
+// An ATTLOG body's punches, placed on UTC in `zone`, each with its line as received.
+protocol::parse_result<punch_input> parse_punches(std::string_view body, const tz::zone& zone)
+{
+    auto parsed = protocol::parse_attlog(body);
+    std::vector<punch_input> punches;
+    punches.reserve(parsed.records.size());
+    for (auto& record : parsed.records) {
+        auto utc = zone.to_utc(record.time, punch_policy);
+        punches.push_back({std::move(record), utc, {}});
+    }
+    // Keep each punch's line as received: the parser keeps records in body order and skips
+    // the same blank lines, so the non-blank, non-rejected lines pair up with them.
+    std::size_t next = 0;
+    std::size_t rejected_index = 0;
+    protocol::text::line_reader reader{body};
+    while (auto line = reader.next()) {
+        if (protocol::text::is_blank(line->text)) {
+            continue;
+        }
+        if (rejected_index < parsed.rejected.size() &&
+            parsed.rejected[rejected_index].line_number == line->number) {
+            ++rejected_index;
+        } else if (next < punches.size()) {
+            punches[next++].raw_line = std::string{line->text};
+        }
+    }
+    return {std::move(punches), std::move(parsed.rejected)};
+}
+
+// Parses an upload's body for its table (ATTPHOTO is handled apart); any other table is kept
+// whole.
+parsed_upload parse_upload(const std::string& table, std::string_view body,
+                           const protocol::iclock_query& query, const tz::zone& zone)
+{
+    parsed_upload u;
+    u.incoming_stamp = query.stamp;
+    if (iequals(table, "ATTLOG")) {
+        auto parsed = parse_punches(body, zone);
+        u.what = parsed_upload::kind::attlog;
+        u.punches = std::move(parsed.records);
+        u.rejected = std::move(parsed.rejected);
+        u.accepted = u.punches.size();
+        u.stamp_field = &device_record::attlog_stamp;
+    } else if (iequals(table, "OPERLOG")) {
+        auto parsed = protocol::parse_operlog(body);
+        u.what = parsed_upload::kind::operlog;
+        u.operlog = std::move(parsed.records);
+        u.rejected = std::move(parsed.rejected);
+        u.accepted = u.operlog.size();
+        u.stamp_field = &device_record::operlog_stamp;
+        if (query.op_stamp) {
+            u.incoming_stamp = query.op_stamp;
+        }
+    } else if (iequals(table, "options")) {
+        auto parsed = protocol::parse_options_body(body);
+        u.what = parsed_upload::kind::options;
+        u.options = std::move(parsed.records);
+        u.rejected = std::move(parsed.rejected);
+    }
+    return u;
+}
+
+// Stores a parsed upload from `sn` (not its rejected lines).
+storage_result<store_counts> store_upload(write_tx& tx, const std::string& sn,
+                                          const std::string& table, const std::string& body,
+                                          const parsed_upload& u, instant received,
+                                          bool quarantined)
+{
+    switch (u.what) {
+    case parsed_upload::kind::attlog:
+        return tx.punches().store_punches(sn, u.punches, received, quarantined);
+    case parsed_upload::kind::operlog:
+        return tx.uploads().store_operlog(sn, u.operlog, received);
+    case parsed_upload::kind::options: {
+        auto stored = tx.devices().store_device_options(sn, u.options, received);
+        if (!stored) {
+            return stored.error;
+        }
+        return store_counts{*stored.value, 0};
+    }
+    case parsed_upload::kind::table_body:
+        break;
+    }
+    auto stored = tx.uploads().store_table_body(sn, table, body, received);
+    if (!stored) {
+        return stored.error;
+    }
+    return store_counts{1, 0};
+}
+
+} // namespace
 
 boost::asio::awaitable<http_response> device_service::upload(const http_request& request,
                                                              const protocol::iclock_query& query)
@@ -59,67 +164,7 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
     auto received = to_instant(request.received_at);
     bool quarantined = !device.record.approved;
 
-    // Per table: how to store the body, which lines were rejected, and which stamp it moves.
-    std::function<storage_result<store_counts>(write_tx&)> store;
-    std::vector<protocol::rejected_line> rejected;
-    std::optional<std::string> device_record::*stamp_field = nullptr;
-    std::optional<std::string> incoming_stamp = query.stamp;
-    std::optional<std::size_t> accepted; // set for the tables answered OK:<n>
-    std::vector<punch_input> punches;
-    std::vector<protocol::operlog_record> operlog;
-    std::vector<protocol::key_value> options;
-
-    if (iequals(table, "ATTLOG")) {
-        auto parsed = protocol::parse_attlog(request.body);
-        punches.reserve(parsed.records.size());
-        for (auto& record : parsed.records) {
-            auto utc = device.zone.to_utc(record.time, punch_policy);
-            punches.push_back({std::move(record), utc, {}});
-        }
-        // Keep each punch's line as received: the parser keeps records in body order and skips
-        // the same blank lines, so the non-blank, non-rejected lines pair up with them.
-        std::size_t next = 0;
-        std::size_t rejected_index = 0;
-        protocol::text::line_reader reader{request.body};
-        while (auto line = reader.next()) {
-            if (protocol::text::is_blank(line->text)) {
-                continue;
-            }
-            if (rejected_index < parsed.rejected.size() &&
-                parsed.rejected[rejected_index].line_number == line->number) {
-                ++rejected_index;
-            } else if (next < punches.size()) {
-                punches[next++].raw_line = std::string{line->text};
-            }
-        }
-        rejected = std::move(parsed.rejected);
-        accepted = punches.size();
-        stamp_field = &device_record::attlog_stamp;
-        store = [&](write_tx& tx) {
-            return tx.punches().store_punches(sn, punches, received, quarantined);
-        };
-    } else if (iequals(table, "OPERLOG")) {
-        auto parsed = protocol::parse_operlog(request.body);
-        operlog = std::move(parsed.records);
-        rejected = std::move(parsed.rejected);
-        accepted = operlog.size();
-        stamp_field = &device_record::operlog_stamp;
-        if (query.op_stamp) {
-            incoming_stamp = query.op_stamp;
-        }
-        store = [&](write_tx& tx) { return tx.uploads().store_operlog(sn, operlog, received); };
-    } else if (iequals(table, "options")) {
-        auto parsed = protocol::parse_options_body(request.body);
-        options = std::move(parsed.records);
-        rejected = std::move(parsed.rejected);
-        store = [&](write_tx& tx) -> storage_result<store_counts> {
-            auto stored = tx.devices().store_device_options(sn, options, received);
-            if (!stored) {
-                return stored.error;
-            }
-            return store_counts{*stored.value, 0};
-        };
-    } else if (iequals(table, "ATTPHOTO")) {
+    if (iequals(table, "ATTPHOTO")) {
         auto reply = co_await store_photo(device, request);
         bool moved = reply.status == 200 &&
                      merge_into_record(sn, &device_record::attphoto_stamp, query.stamp);
@@ -127,18 +172,12 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
             save_device(sn);
         }
         co_return reply;
-    } else {
-        store = [&](write_tx& tx) -> storage_result<store_counts> {
-            auto stored = tx.uploads().store_table_body(sn, table, request.body, received);
-            if (!stored) {
-                return stored.error;
-            }
-            return store_counts{1, 0};
-        };
     }
+    auto parsed = parse_upload(table, request.body, query, device.zone);
+    const auto& rejected = parsed.rejected;
 
     auto result = co_await write([&](write_tx& tx) -> storage_result<store_counts> {
-        auto stored = store(tx);
+        auto stored = store_upload(tx, sn, table, request.body, parsed, received, quarantined);
         if (stored && !rejected.empty()) {
             if (auto kept = tx.uploads().store_rejected_lines(sn, table, rejected, received);
                 !kept) {
@@ -159,7 +198,7 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
     }
     storage_ok();
     const auto& counts = *result.value;
-    if (stamp_field == &device_record::attlog_stamp) {
+    if (parsed.stamp_field == &device_record::attlog_stamp) {
         stats_.punches(counts.stored, counts.duplicate, rejected.size());
     }
     log_.event("batch",
@@ -172,19 +211,20 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
                 {"duplicate", std::to_string(counts.duplicate)},
                 {"rejected", std::to_string(rejected.size())}});
     // The device row is written only when something in it moved: an fsync per upload otherwise.
-    if (!options.empty()) {
-        merge_options(sn, options);
+    if (!parsed.options.empty()) {
+        merge_options(sn, parsed.options);
     }
-    bool moved = stamp_field != nullptr && merge_into_record(sn, stamp_field, incoming_stamp);
+    bool moved = parsed.stamp_field != nullptr &&
+                 merge_into_record(sn, parsed.stamp_field, parsed.incoming_stamp);
     if (moved || device.is_new) {
         save_device(sn);
     }
-    if (!punches.empty()) {
+    if (!parsed.punches.empty()) {
         co_await watch_drift(sn, received, [&](drift_tracker& tracker) {
-            tracker.note_punches(latest_samples(punches, received), drift_params_);
+            tracker.note_punches(latest_samples(parsed.punches, received), drift_params_);
         });
     }
-    co_return text_response(200, accepted ? fmt::format("OK:{}", *accepted) : "OK");
+    co_return text_response(200, parsed.accepted ? fmt::format("OK:{}", *parsed.accepted) : "OK");
 }
 
 bool device_service::merge_into_record(const std::string& serial_number,
