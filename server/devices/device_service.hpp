@@ -233,6 +233,18 @@ class device_service {
                                                       const http_request& request);
     boost::asio::awaitable<http_response> poll(const http_request& request,
                                                const protocol::iclock_query& query);
+    // Why a poll sets the device's clock (first contact, boot with INFO, the periodic sync), if
+    // it does; stores the INFO a poll carries.
+    std::optional<std::string> poll_sync_reason(const device_view& device,
+                                                const protocol::iclock_query& query,
+                                                clock::time_point now);
+    // The reply body sending `commands` (claimed for the device); a time sync's DateTime is
+    // encoded at the whole second it goes out.
+    boost::asio::awaitable<std::string> send_commands(const device_view& device,
+                                                      const std::vector<queued_command>& commands);
+    // Records the device's result for a time sync it was sent: counts, registry and log.
+    void note_time_sync_result(const std::string& serial_number, const protocol::command_result& r,
+                               instant received);
     // Time replies go out at a whole second (at_next_second), like a time-sync command.
     boost::asio::awaitable<http_response> time_reply(const http_request& request,
                                                      const protocol::iclock_query& query, bool sec);
