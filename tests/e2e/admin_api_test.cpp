@@ -41,14 +41,7 @@ http_reply api(unsigned short port, const std::string& method, const std::string
                const std::string& body = {}, std::string_view token = test_token,
                milliseconds timeout = seconds{20})
 {
-    std::string request = fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\n", method, target);
-    if (!token.empty()) {
-        request += fmt::format("Authorization: Bearer {}\r\n", token);
-    }
-    request += fmt::format("Content-Type: application/json\r\nContent-Length: {}\r\n"
-                           "Connection: close\r\n\r\n{}",
-                           body.size(), body);
-    return round_trip(port, request, timeout);
+    return adms::test::admin_call(port, method, target, body, token, timeout);
 }
 
 json::object body_of(const http_reply& reply)

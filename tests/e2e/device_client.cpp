@@ -1,5 +1,7 @@
 #include "tests/e2e/device_client.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cctype>
@@ -168,6 +170,20 @@ http_reply device_get(unsigned short port, const std::string& target)
 http_reply device_post(unsigned short port, const std::string& target, const std::string& body)
 {
     return round_trip(port, device_request("POST", target, body));
+}
+
+http_reply admin_call(unsigned short port, const std::string& method, const std::string& target,
+                      const std::string& body, std::string_view token,
+                      std::chrono::milliseconds timeout)
+{
+    std::string request = fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\n", method, target);
+    if (!token.empty()) {
+        request += fmt::format("Authorization: Bearer {}\r\n", token);
+    }
+    request += fmt::format("Content-Type: application/json\r\nContent-Length: {}\r\n"
+                           "Connection: close\r\n\r\n{}",
+                           body.size(), body);
+    return round_trip(port, request, timeout);
 }
 
 } // namespace adms::test

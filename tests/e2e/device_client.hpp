@@ -3,6 +3,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace adms::test {
@@ -33,6 +34,12 @@ std::string device_request(const std::string& method, const std::string& target,
 // GET/POST as a terminal and parse the reply.
 http_reply device_get(unsigned short port, const std::string& target);
 http_reply device_post(unsigned short port, const std::string& target, const std::string& body);
+
+// One admin API call as a script makes it: a new connection, JSON content type, `Connection:
+// close`, the bearer `token` (none when empty).
+http_reply admin_call(unsigned short port, const std::string& method, const std::string& target,
+                      const std::string& body, std::string_view token,
+                      std::chrono::milliseconds timeout = std::chrono::seconds{20});
 
 // Splits a buffer holding one or more responses (keep-alive) into parsed replies.
 std::vector<http_reply> parse_replies(const std::string& raw);

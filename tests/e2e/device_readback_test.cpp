@@ -29,11 +29,7 @@ namespace {
 http_reply api(unsigned short port, const std::string& method, const std::string& target,
                const std::string& body = {})
 {
-    auto request = fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n"
-                               "Content-Type: application/json\r\nContent-Length: {}\r\n"
-                               "Connection: close\r\n\r\n{}",
-                               method, target, test_token, body.size(), body);
-    return round_trip(port, request);
+    return adms::test::admin_call(port, method, target, body, test_token);
 }
 
 // The "data" member of a successful API reply.
