@@ -1,8 +1,8 @@
 #include "server/http/listener.hpp"
 
 #include "server/config/setting_values.hpp"
-#include "server/net.hpp"
 #include "server/http/session.hpp"
+#include "server/net.hpp"
 #include "server/observability/logger.hpp"
 
 #include <fmt/format.h>
