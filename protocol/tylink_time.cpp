@@ -84,6 +84,42 @@ std::optional<std::string_view> device_segment(std::string_view text, std::strin
     return id;
 }
 
+// The "data" object: bizType, then dst (NTP) or timezoneId (DST); the first error goes to fail.
+template <class Fail>
+void read_data(const json::object& d, tylink_time_parse& out, tylink_time_request& request,
+               Fail& fail)
+{
+    const auto* biz = field(d, "bizType");
+    if (biz == nullptr) {
+        fail("data.bizType is required");
+    } else if (biz->is_string() && biz->get_string() == "NTP") {
+        out.biz_type = tylink_biz_type::ntp;
+    } else if (biz->is_string() && biz->get_string() == "DST") {
+        out.biz_type = tylink_biz_type::dst;
+    } else {
+        fail("data.bizType must be \"NTP\" or \"DST\"");
+    }
+    if (out.biz_type == tylink_biz_type::ntp) {
+        if (const auto* dst = field(d, "dst")) {
+            auto value = integer_of(*dst);
+            if (value && *value >= thirteen_digits_min && *value < thirteen_digits_end) {
+                request.dst = sys_milliseconds{std::chrono::milliseconds{*value}};
+            } else {
+                fail("data.dst must be Unix milliseconds (13 digits)");
+            }
+        }
+    }
+    if (out.biz_type == tylink_biz_type::dst) {
+        if (const auto* zone = field(d, "timezoneId")) {
+            if (zone->is_string()) {
+                request.timezone_id = std::string{zone->get_string()};
+            } else {
+                fail("data.timezoneId must be a string");
+            }
+        }
+    }
+}
+
 } // namespace
 
 tylink_time_parse parse_tylink_time_request(std::string_view body)
@@ -138,42 +174,12 @@ tylink_time_parse parse_tylink_time_request(std::string_view body)
         fail("version must be \"1.0\"");
     }
 
-    const auto* data = field(object, "data");
-    if (data == nullptr) {
+    if (const auto* data = field(object, "data"); data == nullptr) {
         fail("data is required");
     } else if (!data->is_object()) {
         fail("data must be an object");
     } else {
-        const auto& d = data->get_object();
-        const auto* biz = field(d, "bizType");
-        if (biz == nullptr) {
-            fail("data.bizType is required");
-        } else if (biz->is_string() && biz->get_string() == "NTP") {
-            out.biz_type = tylink_biz_type::ntp;
-        } else if (biz->is_string() && biz->get_string() == "DST") {
-            out.biz_type = tylink_biz_type::dst;
-        } else {
-            fail("data.bizType must be \"NTP\" or \"DST\"");
-        }
-        if (out.biz_type == tylink_biz_type::ntp) {
-            if (const auto* dst = field(d, "dst")) {
-                auto value = integer_of(*dst);
-                if (value && *value >= thirteen_digits_min && *value < thirteen_digits_end) {
-                    request.dst = sys_milliseconds{std::chrono::milliseconds{*value}};
-                } else {
-                    fail("data.dst must be Unix milliseconds (13 digits)");
-                }
-            }
-        }
-        if (out.biz_type == tylink_biz_type::dst) {
-            if (const auto* zone = field(d, "timezoneId")) {
-                if (zone->is_string()) {
-                    request.timezone_id = std::string{zone->get_string()};
-                } else {
-                    fail("data.timezoneId must be a string");
-                }
-            }
-        }
+        read_data(data->get_object(), out, request, fail);
     }
 
     if (!error.empty()) {

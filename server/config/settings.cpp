@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <thread>
+#include <variant>
 #include <toml++/toml.h>
 
 namespace adms::server {
@@ -492,22 +493,29 @@ std::string settings_help()
     return text;
 }
 
-settings_load load_settings(const std::vector<std::string>& args,
-                            const std::map<std::string, std::string>& environment)
-{
-    settings_load result;
-    // Flags first, to find --help/--version/--config; applied last.
-    std::vector<std::pair<const setting_spec*, std::string>> flags;
+namespace {
+
+// The command line, read before anything is applied: --help/--version end the read, --config
+// names the file, every other flag is kept to be applied last (flags beat the environment).
+struct command_line {
+    bool show_help = false;
+    bool show_version = false;
     std::optional<std::string> config_path;
+    std::vector<std::pair<const setting_spec*, std::string>> flags;
+};
+
+std::variant<command_line, std::string> read_command_line(const std::vector<std::string>& args)
+{
+    command_line line;
     for (std::size_t i = 0; i < args.size(); ++i) {
-        std::string arg = args[i];
+        const std::string& arg = args[i];
         if (arg == "--help" || arg == "-h") {
-            result.show_help = true;
-            return result;
+            line.show_help = true;
+            return line;
         }
         if (arg == "--version") {
-            result.show_version = true;
-            return result;
+            line.show_version = true;
+            return line;
         }
         std::string name = arg;
         std::optional<std::string> value;
@@ -517,36 +525,75 @@ settings_load load_settings(const std::vector<std::string>& args,
         }
         if (!value) {
             if (i + 1 >= args.size()) {
-                result.error = fmt::format("missing value after {}", name);
-                return result;
+                return fmt::format("missing value after {}", name);
             }
             value = args[++i];
         }
         if (name == "--config") {
-            config_path = *value;
+            line.config_path = *value;
             continue;
         }
         auto spec = std::find_if(specs().begin(), specs().end(),
                                  [&](const setting_spec& sp) { return flag_of(sp) == name; });
         if (spec == specs().end()) {
-            result.error = fmt::format("unknown option '{}' (try --help)", name);
-            return result;
+            return fmt::format("unknown option '{}' (try --help)", name);
         }
-        flags.emplace_back(&*spec, *value);
+        line.flags.emplace_back(&*spec, *value);
     }
+    return line;
+}
 
-    settings s;
+// What is left unset after every source: the zone (TZ, then the host's, then UTC) and the
+// thread count (one per core).
+std::string complete_defaults(settings& s, const std::string* tz_env)
+{
+    if (s.time_zone.empty()) {
+        if (tz_env && !tz_env->empty()) {
+            s.time_zone = tz_env->front() == ':' ? tz_env->substr(1) : *tz_env;
+        } else if (auto host = host_zone_name(); !host.empty()) {
+            s.time_zone = host;
+        } else {
+            s.time_zone = "UTC";
+        }
+    }
+    if (auto lookup = tz::locate_zone(s.time_zone); !lookup) {
+        return fmt::format("invalid time zone '{}': not in the zone database", s.time_zone);
+    }
+    if (s.threads == 0) {
+        s.threads = std::max(1u, std::thread::hardware_concurrency());
+    }
+    return {};
+}
+
+} // namespace
+
+settings_load load_settings(const std::vector<std::string>& args,
+                            const std::map<std::string, std::string>& environment)
+{
+    settings_load result;
+    auto read = read_command_line(args);
+    if (auto* error = std::get_if<std::string>(&read)) {
+        result.error = std::move(*error);
+        return result;
+    }
+    auto& line = std::get<command_line>(read);
+    if (line.show_help || line.show_version) {
+        result.show_help = line.show_help;
+        result.show_version = line.show_version;
+        return result;
+    }
     auto env = [&](const char* name) -> const std::string* {
         auto it = environment.find(name);
         return it == environment.end() ? nullptr : &it->second;
     };
-    if (!config_path) {
+    if (!line.config_path) {
         if (const auto* path = env("ADMS_CONFIG")) {
-            config_path = *path;
+            line.config_path = *path;
         }
     }
-    if (config_path) {
-        if (auto error = apply_file(s, *config_path); !error.empty()) {
+    settings s;
+    if (line.config_path) {
+        if (auto error = apply_file(s, *line.config_path); !error.empty()) {
             result.error = error;
             return result;
         }
@@ -560,29 +607,16 @@ settings_load load_settings(const std::vector<std::string>& args,
             }
         }
     }
-    for (const auto& [spec, value] : flags) {
+    for (const auto& [spec, value] : line.flags) {
         if (auto error = spec->apply(s, value); !error.empty()) {
             result.error =
                 fmt::format("invalid {} '{}': {}", flag_of(*spec), shown(*spec, value), error);
             return result;
         }
     }
-
-    if (s.time_zone.empty()) {
-        if (const auto* tz_env = env("TZ"); tz_env && !tz_env->empty()) {
-            s.time_zone = tz_env->front() == ':' ? tz_env->substr(1) : *tz_env;
-        } else if (auto host = host_zone_name(); !host.empty()) {
-            s.time_zone = host;
-        } else {
-            s.time_zone = "UTC";
-        }
-    }
-    if (auto lookup = tz::locate_zone(s.time_zone); !lookup) {
-        result.error = fmt::format("invalid time zone '{}': not in the zone database", s.time_zone);
+    if (auto error = complete_defaults(s, env("TZ")); !error.empty()) {
+        result.error = std::move(error);
         return result;
-    }
-    if (s.threads == 0) {
-        s.threads = std::max(1u, std::thread::hardware_concurrency());
     }
     result.value = std::move(s);
     return result;
