@@ -7,6 +7,7 @@
 #    reads the clock, or reads the environment;
 #  - date/tz appears outside tz/*.cpp;
 #  - server/storage/ includes server/http/, server/admin/ or server/devices/;
+#  - server/records/ includes server/http/, admin/, devices/, events/, webhooks/ or exports/;
 #  - anything but the composition root (server/app.*, server/main.cpp, server/routes.*) and
 #    server/admin/ itself includes server/admin/ (tests may).
 set -u
@@ -53,6 +54,9 @@ fi
 
 if grep -rnE '#include *"server/(http|admin|devices)/' server/storage; then
   fail "server/storage/ must not include server/http/, server/admin/ or server/devices/"
+fi
+if grep -rnE '#include *"server/(http|admin|devices|events|webhooks|exports)/' server/records; then
+  fail "server/records/ (how stored rows are shown) must not include http/, admin/, devices/, events/, webhooks/ or exports/"
 fi
 admin_users=$(grep -rlE '#include *"server/admin/' server | grep -vE '^server/(app\.(hpp|cpp)|main\.cpp|routes\.(hpp|cpp)|admin/)')
 if [ -n "$admin_users" ]; then

@@ -2,7 +2,7 @@
 
 #include "protocol/devicecmd.hpp"
 #include "protocol/text.hpp"
-#include "server/admin/api_format.hpp"
+#include "server/records/punch_format.hpp"
 
 #include <fmt/format.h>
 

@@ -1,7 +1,7 @@
 #include "protocol/info.hpp"
 #include "server/admin/admin_api.hpp"
 #include "server/admin/admin_support.hpp"
-#include "server/admin/api_format.hpp"
+#include "server/records/punch_format.hpp"
 #include "server/config/setting_values.hpp"
 #include "server/net.hpp"
 #include "server/storage/blocking_pool.hpp"

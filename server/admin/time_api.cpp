@@ -2,7 +2,7 @@
 #include "protocol/devicecmd.hpp"
 #include "server/admin/admin_api.hpp"
 #include "server/admin/admin_support.hpp"
-#include "server/admin/api_format.hpp"
+#include "server/records/punch_format.hpp"
 #include "server/devices/command_waiters.hpp"
 #include "server/net.hpp"
 #include "server/observability/metrics.hpp"

@@ -1,4 +1,4 @@
-#include "server/admin/api_format.hpp"
+#include "server/records/punch_format.hpp"
 
 #include "protocol/civil_time.hpp"
 #include "protocol/zk_time.hpp"

@@ -1,4 +1,4 @@
-#include "server/admin/api_format.hpp"
+#include "server/records/punch_format.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
