@@ -108,11 +108,11 @@ storage_status device_service::load()
             storage_failure("applying the config file", released.error);
             break;
         }
-        if (*released.value > 0) {
+        if (!released.value->empty()) {
             log_.event("approved",
                        fmt::format("Device {} is declared in the config file: {} "
                                    "quarantined punches released",
-                                   escape_for_log(record.serial_number), *released.value));
+                                   escape_for_log(record.serial_number), released.value->size()));
         }
     }
     return std::monostate{};
@@ -460,7 +460,11 @@ device_service::update_device(const std::string& serial_number, const device_pat
         if (!releasing) {
             return std::size_t{0};
         }
-        return tx.punches().release_quarantine(serial_number);
+        auto released = tx.punches().release_quarantine(serial_number);
+        if (!released) {
+            return released.error;
+        }
+        return released.value->size();
     });
     if (!stored) {
         std::lock_guard lock{mutex_};

@@ -126,8 +126,13 @@ storage_result<store_counts> store_upload(write_tx& tx, const std::string& sn,
                                           bool quarantined)
 {
     switch (u.what) {
-    case parsed_upload::kind::attlog:
-        return tx.punches().store_punches(sn, u.punches, received, quarantined);
+    case parsed_upload::kind::attlog: {
+        auto stored = tx.punches().store_punches(sn, u.punches, received, quarantined);
+        if (!stored) {
+            return stored.error;
+        }
+        return store_counts{*stored.value};
+    }
     case parsed_upload::kind::operlog:
         return tx.uploads().store_operlog(sn, u.operlog, received);
     case parsed_upload::kind::options: {

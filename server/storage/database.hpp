@@ -3,6 +3,7 @@
 #include "server/storage/clock_store.hpp"
 #include "server/storage/command_store.hpp"
 #include "server/storage/device_store.hpp"
+#include "server/storage/outbox_store.hpp"
 #include "server/storage/punch_store.hpp"
 #include "server/storage/result.hpp"
 #include "server/storage/upload_store.hpp"
@@ -43,6 +44,12 @@ class write_tx {
     virtual upload_writer& uploads() = 0;
     virtual command_writer& commands() = 0;
     virtual clock_writer& clocks() = 0;
+    virtual outbox_writer& outbox() = 0;
+    // Runs `work`, whose writer calls then stand or fall together: when `work` returns an error
+    // (or one of its calls fails and it passes the error on), everything it wrote is undone and
+    // the error is returned, while the batch's other calls stand. For data and the events that
+    // announce it: a punch is never stored without its event, nor an event without its punch.
+    virtual storage_status atomic(const std::function<storage_status()>& work) = 0;
     // A small durable write: the batch's commit then fails as an upload's would while the disk is
     // full, read-only or locked. The server probes with it to notice recovery.
     virtual storage_status probe() = 0;
@@ -62,6 +69,7 @@ class database {
     virtual punch_store& punches() = 0;
     virtual command_store& commands() = 0;
     virtual clock_store& clocks() = 0;
+    virtual outbox_store& outbox() = 0;
 
     // Group commit: runs `work` inside one transaction committed once at the end, so the writes
     // of many requests share one commit (one fsync). Each writer call `work` makes through `tx`

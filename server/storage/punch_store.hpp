@@ -58,6 +58,12 @@ struct punch_filter {
     std::size_t limit = 1000;
 };
 
+// What store_punches did: the counts, and for each input punch the id it was stored under (0 for
+// a duplicate), so the events announcing the new ones can be written with them.
+struct punch_counts : store_counts {
+    std::vector<std::int64_t> ids;
+};
+
 // Reads of the stored punches (see database.hpp for what every store promises).
 // Thread safety: any thread may call, concurrently.
 class punch_store {
@@ -79,12 +85,14 @@ class punch_writer {
   public:
     // Stores an ATTLOG batch idempotently: a punch with the same serial number, PIN, local time,
     // status and verify as a stored one counts as a duplicate (also within the batch).
-    virtual storage_result<store_counts> store_punches(std::string_view serial_number,
+    virtual storage_result<punch_counts> store_punches(std::string_view serial_number,
                                                        std::span<const punch_input> punches,
                                                        instant received_at, bool quarantined) = 0;
     // Clears the quarantine flag of a device's punches (after the operator approves it) and gives
     // them new ids after every existing one, in their order: a cursor reader sees them next.
-    virtual storage_result<std::size_t> release_quarantine(std::string_view serial_number) = 0;
+    // Returns the released punches, as now stored.
+    virtual storage_result<std::vector<stored_punch>>
+    release_quarantine(std::string_view serial_number) = 0;
 
   protected:
     ~punch_writer() = default;

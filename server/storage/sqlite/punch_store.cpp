@@ -37,12 +37,12 @@ stored_punch read_punch(const statement& s)
 
 } // namespace
 
-storage_result<store_counts>
+storage_result<punch_counts>
 sqlite_punch_writer::store_punches(std::string_view serial_number,
                                    std::span<const punch_input> punches, instant received_at,
                                    bool quarantined)
 {
-    return run_on<store_counts>(db_, "store_punches", [&](connection& db) {
+    return run_on<punch_counts>(db_, "store_punches", [&](connection& db) {
         savepoint tx{db};
         statement s{db, R"sql(
 INSERT INTO punch (serial_number, pin, local_time, utc_s, status, verify, work_code, sequence,
@@ -50,7 +50,8 @@ INSERT INTO punch (serial_number, pin, local_time, utc_s, status, verify, work_c
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 )sql"};
-        store_counts counts;
+        punch_counts counts;
+        counts.ids.reserve(punches.size());
         for (const auto& p : punches) {
             const auto& r = p.record;
             std::optional<std::int64_t> utc;
@@ -67,8 +68,10 @@ ON CONFLICT DO NOTHING
                 .run();
             if (sqlite3_changes(db.handle()) == 1) {
                 ++counts.stored;
+                counts.ids.push_back(sqlite3_last_insert_rowid(db.handle()));
             } else {
                 ++counts.duplicate;
+                counts.ids.push_back(0);
             }
         }
         tx.release();
@@ -153,26 +156,36 @@ storage_result<std::int64_t> sqlite_punch_store::last_punch_id()
     });
 }
 
-storage_result<std::size_t> sqlite_punch_writer::release_quarantine(std::string_view serial_number)
+storage_result<std::vector<stored_punch>>
+sqlite_punch_writer::release_quarantine(std::string_view serial_number)
 {
-    return run_on<std::size_t>(db_, "release_quarantine", [&](connection& db) {
+    return run_on<std::vector<stored_punch>>(db_, "release_quarantine", [&](connection& db) {
         savepoint tx{db};
         // Released punches become visible now, so they move past every id handed out so far
         // (keeping their order): an HR system reading by cursor gets them on its next page
         // instead of never, since its cursor is already past their old ids.
+        statement last{db,
+                       "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'punch'"};
+        std::int64_t before = last.step() ? last.integer(0) : 0;
         statement s{db, R"sql(
-UPDATE punch SET quarantined = 0,
-    id = id + (SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'punch')
-WHERE serial_number = ? AND quarantined = 1)sql"};
-        s.bind(serial_number).run();
-        auto changed = static_cast<std::size_t>(sqlite3_changes(db.handle()));
-        if (changed > 0) {
+UPDATE punch SET quarantined = 0, id = id + ?2 WHERE serial_number = ?1 AND quarantined = 1)sql"};
+        s.bind(serial_number, before).run();
+        std::vector<stored_punch> released;
+        if (sqlite3_changes(db.handle()) > 0) {
             statement bump{db, "UPDATE sqlite_sequence SET seq = (SELECT max(id) FROM punch) "
                                "WHERE name = 'punch'"};
             bump.run();
+            // Every id was at most `before`: the released rows are the ones above it now.
+            statement read{db, fmt::format("SELECT {} FROM punch WHERE serial_number = ? AND id > "
+                                           "? ORDER BY id",
+                                           punch_columns)};
+            read.bind(serial_number, before);
+            while (read.step()) {
+                released.push_back(read_punch(read));
+            }
         }
         tx.release();
-        return changed;
+        return released;
     });
 }
 

@@ -35,10 +35,11 @@ class sqlite_punch_writer final : public punch_writer {
   public:
     explicit sqlite_punch_writer(sqlite::connection& db) : db_{db} {}
 
-    storage_result<store_counts> store_punches(std::string_view serial_number,
+    storage_result<punch_counts> store_punches(std::string_view serial_number,
                                                std::span<const punch_input> punches,
                                                instant received_at, bool quarantined) override;
-    storage_result<std::size_t> release_quarantine(std::string_view serial_number) override;
+    storage_result<std::vector<stored_punch>>
+    release_quarantine(std::string_view serial_number) override;
 
   private:
     sqlite::connection& db_;

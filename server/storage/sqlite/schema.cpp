@@ -172,6 +172,57 @@ CREATE TABLE clock_offset (
 CREATE INDEX clock_offset_by_device ON clock_offset (serial_number, id);
 CREATE INDEX clock_offset_by_age ON clock_offset (serial_number, measured_at_ms);
 )sql",
+    R"sql(
+-- The event outbox (events some webhook endpoint wants, written in the transaction of the data
+-- they announce), the deliveries that fan it out to endpoints, and their attempt log.
+CREATE TABLE outbox_event (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            TEXT NOT NULL UNIQUE,
+    type          TEXT NOT NULL,
+    lane          TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    body          TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE webhook_endpoint (
+    name            TEXT PRIMARY KEY NOT NULL,
+    definition      TEXT NOT NULL,
+    enabled         INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    disabled_reason TEXT NOT NULL DEFAULT '',
+    source          TEXT NOT NULL CHECK (source IN ('config', 'api')),
+    created_at_ms   INTEGER NOT NULL
+) STRICT;
+
+-- state: 0 pending, 1 delivered, 2 failed (parked). lane copies the event's, for the index.
+CREATE TABLE webhook_delivery (
+    endpoint        TEXT NOT NULL REFERENCES webhook_endpoint (name) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL REFERENCES outbox_event (seq),
+    lane            TEXT NOT NULL,
+    state           INTEGER NOT NULL CHECK (state IN (0, 1, 2)),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_status     INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT NOT NULL DEFAULT '',
+    delivered_at_ms INTEGER,
+    PRIMARY KEY (endpoint, seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX webhook_delivery_by_lane ON webhook_delivery (endpoint, state, lane, seq);
+CREATE INDEX webhook_delivery_by_state ON webhook_delivery (endpoint, state, seq);
+CREATE INDEX webhook_delivery_by_event ON webhook_delivery (seq);
+
+CREATE TABLE webhook_attempt (
+    endpoint    TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    number      INTEGER NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    status      INTEGER NOT NULL,
+    error       TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    response    TEXT NOT NULL,
+    PRIMARY KEY (endpoint, seq, number),
+    FOREIGN KEY (endpoint, seq) REFERENCES webhook_delivery (endpoint, seq) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+)sql",
 };
 
 } // namespace

@@ -138,9 +138,9 @@ TEST_CASE("A write batch commits every call once, and a failing call is undone a
     device_record clash;
     clash.serial_number = "B2";
     clash.alias = "front"; // used by A1: refused
-    std::optional<storage_result<store_counts>> a;
+    std::optional<storage_result<punch_counts>> a;
     std::optional<storage_result<device_record>> b;
-    std::optional<storage_result<store_counts>> c;
+    std::optional<storage_result<punch_counts>> c;
     auto committed = store->write_batch([&](write_tx& tx) {
         a.emplace(tx.punches().store_punches("A1", first, at(1), false));
         b.emplace(tx.devices().upsert_device(clash));
@@ -173,7 +173,7 @@ TEST_CASE("A batch whose commit fails returns the commit's error and stores noth
         WARN("this backend cannot make a commit fail");
         return;
     }
-    std::optional<storage_result<store_counts>> punches;
+    std::optional<storage_result<punch_counts>> punches;
     std::optional<storage_result<std::string>> command;
     auto committed = store->write_batch([&](write_tx& tx) {
         punches.emplace(tx.punches().store_punches(

@@ -47,7 +47,7 @@ class test_store {
         return backend_.load_device(*db_, serial_number);
     }
 
-    storage_result<store_counts> store_punches(std::string_view serial_number,
+    storage_result<punch_counts> store_punches(std::string_view serial_number,
                                                std::span<const punch_input> punches,
                                                instant received_at, bool quarantined)
     {
@@ -55,7 +55,7 @@ class test_store {
             return tx.punches().store_punches(serial_number, punches, received_at, quarantined);
         });
     }
-    storage_result<std::size_t> release_quarantine(std::string_view serial_number)
+    storage_result<std::vector<stored_punch>> release_quarantine(std::string_view serial_number)
     {
         return db_->write(
             [&](write_tx& tx) { return tx.punches().release_quarantine(serial_number); });

@@ -186,16 +186,16 @@ TEST_CASE("A database locked by another connection makes a store fail as a value
     CHECK(*retried.value == store_counts{1, 0});
 }
 
-TEST_CASE("A new database is at schema version 3 and the admin API's device settings round-trip",
+TEST_CASE("A new database is at the current schema version and the admin API's device settings round-trip",
           "[storage][sqlite]")
 {
     temp_dir dir;
     auto store = open_store(dir.db());
     {
         raw_connection raw{dir.db()};
-        CHECK(raw.text("PRAGMA user_version") == "3");
+        CHECK(raw.text("PRAGMA user_version") == "4");
     }
-    CHECK(sqlite_database::schema_version == 3);
+    CHECK(sqlite_database::schema_version == 4);
 
     device_record d;
     d.serial_number = "A1";
@@ -263,13 +263,15 @@ TEST_CASE("A new database is at schema version 3 and the admin API's device sett
     }
 }
 
-TEST_CASE("A version 1 database is migrated to version 2 and keeps its rows", "[storage][sqlite]")
+TEST_CASE("A version 1 database is migrated to the current version and keeps its rows",
+          "[storage][sqlite]")
 {
     temp_dir dir;
     CHECK_FALSE(sqlite_database::migration_sql(0).empty());
     CHECK_FALSE(sqlite_database::migration_sql(1).empty());
     CHECK_FALSE(sqlite_database::migration_sql(2).empty());
-    CHECK(sqlite_database::migration_sql(3).empty());
+    CHECK_FALSE(sqlite_database::migration_sql(3).empty());
+    CHECK(sqlite_database::migration_sql(4).empty());
     CHECK(sqlite_database::migration_sql(-1).empty());
     {
         raw_connection raw{dir.db()};
@@ -296,9 +298,10 @@ TEST_CASE("A version 1 database is migrated to version 2 and keeps its rows", "[
           std::vector<std::string>{"OLD1 7 2025-03-01 08:00:00"});
 
     raw_connection raw{dir.db()};
-    CHECK(raw.text("PRAGMA user_version") == "3");
+    CHECK(raw.text("PRAGMA user_version") == "4");
     CHECK(raw.text("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = "
                    "'punch_by_pin'") == "1");
+    CHECK(raw.text("SELECT count(*) FROM sqlite_schema WHERE name = 'webhook_delivery'") == "1");
     // The new columns are writable on the migrated table.
     auto updated = d;
     updated.sync_interval_minutes = 0;
