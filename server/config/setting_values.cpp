@@ -91,6 +91,36 @@ std::optional<std::chrono::minutes> parse_sync_interval(std::string_view text)
     return std::chrono::duration_cast<std::chrono::minutes>(*duration);
 }
 
+std::optional<std::vector<std::chrono::seconds>> parse_schedule(std::string_view text)
+{
+    std::vector<std::chrono::seconds> schedule;
+    for (auto entry : protocol::text::split(text, ',')) {
+        auto wait = parse_duration(protocol::text::trim_spaces(entry));
+        if (!wait || *wait < std::chrono::seconds{1} || schedule.size() == 20) {
+            return std::nullopt;
+        }
+        schedule.push_back(*wait);
+    }
+    if (schedule.empty()) {
+        return std::nullopt;
+    }
+    return schedule;
+}
+
+std::string format_schedule(const std::vector<std::chrono::seconds>& schedule)
+{
+    std::string text;
+    for (auto wait : schedule) {
+        auto s = wait.count();
+        auto entry = s % 86400 == 0 ? fmt::format("{}d", s / 86400)
+                     : s % 3600 == 0 ? fmt::format("{}h", s / 3600)
+                     : s % 60 == 0   ? fmt::format("{}m", s / 60)
+                                     : fmt::format("{}s", s);
+        text += (text.empty() ? "" : ",") + entry;
+    }
+    return text;
+}
+
 std::string format_sync_interval(std::chrono::minutes interval)
 {
     if (interval.count() <= 0) {

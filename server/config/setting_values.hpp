@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace adms::server {
 
@@ -27,6 +28,12 @@ std::string format_time_of_day(std::chrono::minutes minutes);
 
 // Parses a duration such as "90s", "15m", "6h", "1d" (a bare number is seconds).
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+
+// A comma-separated list of 1 to 20 durations of at least 1s ("5s,30s,1m"), e.g. a retry
+// schedule; spaces around entries are ignored.
+std::optional<std::vector<std::chrono::seconds>> parse_schedule(std::string_view text);
+// A schedule as "5s,30s,1m".
+std::string format_schedule(const std::vector<std::chrono::seconds>& schedule);
 
 // A periodic time-sync interval: a duration of at least one minute, or "off" (zero minutes: no
 // periodic sync, also when a wider setting has one).

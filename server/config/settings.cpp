@@ -3,6 +3,7 @@
 #include "protocol/text.hpp"
 #include "server/config/mqtt_url.hpp"
 #include "server/config/setting_values.hpp"
+#include "server/config/webhook_config.hpp"
 #include "server/security/access_control.hpp"
 #include "tz/zone.hpp"
 
@@ -339,6 +340,69 @@ const std::vector<setting_spec>& specs()
              s.drift_auto_sync = v == "true";
              return {};
          }},
+        {"webhook_allow_networks", "ADMS_WEBHOOK_ALLOW_NETWORKS",
+         "networks webhooks may reach although not public, comma-separated CIDR (default: "
+         "none; never settable through the API)",
+         [](settings& s, const std::string& v) -> apply_result {
+             auto parsed = network_list::parse(v);
+             if (!parsed.value) {
+                 return parsed.error;
+             }
+             s.webhook_allow_networks = v;
+             return {};
+         }},
+        {"webhook_retention", "ADMS_WEBHOOK_RETENTION",
+         "how long delivered webhook events are kept, e.g. 30d (default 30d)",
+         [](settings& s, const std::string& v) -> apply_result {
+             auto d = parse_duration(v);
+             if (!d || *d < std::chrono::hours{1}) {
+                 return "expected a duration of at least 1h, e.g. 30d";
+             }
+             s.webhook_retention = *d;
+             return {};
+         }},
+        {"webhook_max_in_flight", "ADMS_WEBHOOK_MAX_IN_FLIGHT",
+         "webhook requests at once per endpoint (default 4)",
+         integer_setting(&settings::webhook_max_in_flight, 1, 64)},
+        {"webhook_retry_schedule", "ADMS_WEBHOOK_RETRY_SCHEDULE",
+         "waits between probes of an unavailable endpoint, the last repeating (default "
+         "5s,30s,1m,2m,5m)",
+         [](settings& s, const std::string& v) -> apply_result {
+             auto schedule = parse_schedule(v);
+             if (!schedule) {
+                 return "expected 1 to 20 comma-separated durations of at least 1s, e.g. 5s,30s,5m";
+             }
+             s.webhook_retry_schedule = *schedule;
+             return {};
+         }},
+        {"webhook_reject_schedule", "ADMS_WEBHOOK_REJECT_SCHEDULE",
+         "waits before re-sending an event a receiver rejected with a 4xx; then it is parked "
+         "(default 5s,5m)",
+         [](settings& s, const std::string& v) -> apply_result {
+             auto schedule = parse_schedule(v);
+             if (!schedule) {
+                 return "expected 1 to 20 comma-separated durations of at least 1s, e.g. 5s,5m";
+             }
+             s.webhook_reject_schedule = *schedule;
+             return {};
+         }},
+        {"webhook_disable_after", "ADMS_WEBHOOK_DISABLE_AFTER",
+         "disable an endpoint unavailable this long, keeping its events (default 5d; off: never)",
+         [](settings& s, const std::string& v) -> apply_result {
+             if (v == "off") {
+                 s.webhook_disable_after = std::chrono::seconds{0};
+                 return {};
+             }
+             auto d = parse_duration(v);
+             if (!d || *d < std::chrono::minutes{1}) {
+                 return "expected a duration of at least 1m, e.g. 5d, or off";
+             }
+             s.webhook_disable_after = *d;
+             return {};
+         }},
+        {"device_offline_polls", "ADMS_DEVICE_OFFLINE_POLLS",
+         "a device silent for this many poll delays is offline (device.offline; default 6)",
+         integer_setting(&settings::device_offline_polls, 2, 1000)},
     };
     return all;
 }
@@ -451,6 +515,15 @@ apply_result apply_file(settings& s, const std::string& path)
     }
     for (const auto& [key_node, node] : file) {
         std::string key{key_node.str()};
+        if (key == "webhooks") {
+            if (const auto* webhooks = node.as_table()) {
+                if (auto error = apply_webhooks(s, *webhooks); !error.empty()) {
+                    return error;
+                }
+                continue;
+            }
+            return "invalid webhooks: expected a table of [webhooks.<name>]";
+        }
         if (key == "devices") {
             if (const auto* devices = node.as_table()) {
                 if (auto error = apply_devices(s, *devices); !error.empty()) {

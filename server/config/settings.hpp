@@ -23,6 +23,20 @@ struct device_settings {
     std::string comm_key;
 };
 
+// A webhook endpoint from the config file's [webhooks.<name>] tables (checked further when the
+// server applies it at start: the URL against webhook_allow_networks, the secret's form).
+struct webhook_config {
+    std::string url;
+    std::string description;
+    std::string secret;      // "whsec_…"; empty with secret_file empty: one is generated once
+    std::string secret_file; // a file holding the secret (read at start)
+    std::vector<std::string> event_types; // empty: every type
+    std::vector<std::string> devices;     // serial numbers or aliases; empty: every device
+    std::vector<std::pair<std::string, std::string>> headers; // extra request headers
+    std::chrono::seconds timeout{15};
+    std::string ca_file; // a CA bundle for an HTTPS receiver with a private CA
+};
+
 // Every setting of admsd. Flags beat environment variables, which beat the config file, which
 // beats these defaults.
 struct settings {
@@ -79,6 +93,23 @@ struct settings {
     std::chrono::seconds drift_threshold{60};
     bool drift_auto_sync = false;
     std::map<std::string, device_settings> devices; // by SN
+    // Webhooks (docs/webhooks.md). Networks a webhook may reach although they are not public
+    // (comma-separated CIDR): a config file / environment / flag setting only, never the API.
+    std::string webhook_allow_networks;
+    std::chrono::seconds webhook_retention{30 * 24 * 3600}; // delivered rows kept this long
+    unsigned webhook_max_in_flight = 4;                     // requests at once per endpoint
+    // While an endpoint is unavailable: the probe's waits (the last repeats), each +-20 %.
+    std::vector<std::chrono::seconds> webhook_retry_schedule{
+        std::chrono::seconds{5}, std::chrono::seconds{30}, std::chrono::seconds{60},
+        std::chrono::seconds{120}, std::chrono::seconds{300}};
+    // An event rejected with a 4xx is retried after these waits, then parked as failed.
+    std::vector<std::chrono::seconds> webhook_reject_schedule{std::chrono::seconds{5},
+                                                              std::chrono::seconds{300}};
+    // An endpoint unavailable this long is disabled (its events kept); zero: never.
+    std::chrono::seconds webhook_disable_after{5 * 24 * 3600};
+    // device.offline: no request for this many poll delays.
+    unsigned device_offline_polls = 6;
+    std::map<std::string, webhook_config> webhooks; // by name
 };
 
 // The result of reading the settings: either settings, or a one-line error naming the setting
