@@ -21,6 +21,7 @@ std::vector<route> server_routes(const settings& config, device_service& devices
     const std::optional<params> punch_query =
         params{"device", "pin", "from", "to", "after", "limit", "quarantined"};
     const std::optional<params> drift_query = params{"from", "to", "after", "limit"};
+    const std::optional<params> delivery_query = params{"state", "after", "limit"};
     auto tylink = [&times](const http_request& request,
                            const route_match&) -> boost::asio::awaitable<http_response> {
         co_return times.handle(request);
@@ -81,6 +82,28 @@ std::vector<route> server_routes(const settings& config, device_service& devices
         {on_admin, "GET", "/punches", bearer, punch_query, admin.route(&admin_api::punches)},
         {on_admin, "GET", "/punches.csv", bearer, punch_query,
          admin.route(&admin_api::punches_csv)},
+        {on_admin, "GET", "/webhooks", bearer, no_query, admin.route(&admin_api::list_webhooks)},
+        {on_admin, "POST", "/webhooks", bearer, no_query, admin.route(&admin_api::create_webhook)},
+        {on_admin, "GET", "/webhooks/{name}", bearer, no_query,
+         admin.route(&admin_api::get_webhook)},
+        {on_admin, "PATCH", "/webhooks/{name}", bearer, no_query,
+         admin.route(&admin_api::patch_webhook)},
+        {on_admin, "DELETE", "/webhooks/{name}", bearer, no_query,
+         admin.route(&admin_api::delete_webhook)},
+        {on_admin, "POST", "/webhooks/{name}/rotate-secret", bearer, no_query,
+         admin.route(&admin_api::rotate_webhook_secret)},
+        {on_admin, "POST", "/webhooks/{name}/test", bearer, no_query,
+         admin.route(&admin_api::test_webhook)},
+        {on_admin, "POST", "/webhooks/{name}/enable", bearer, no_query,
+         admin.route(&admin_api::enable_webhook)},
+        {on_admin, "POST", "/webhooks/{name}/replay", bearer, no_query,
+         admin.route(&admin_api::replay_webhook)},
+        {on_admin, "GET", "/webhooks/{name}/deliveries", bearer, delivery_query,
+         admin.route(&admin_api::list_deliveries)},
+        {on_admin, "GET", "/webhooks/{name}/deliveries/{event_id}", bearer, no_query,
+         admin.route(&admin_api::get_delivery)},
+        {on_admin, "POST", "/webhooks/{name}/deliveries/{event_id}/retry", bearer, no_query,
+         admin.route(&admin_api::retry_delivery)},
     };
 }
 

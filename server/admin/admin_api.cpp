@@ -11,8 +11,10 @@
 namespace adms::server {
 
 admin_api::admin_api(const settings& c, device_service& d, database& s, blocking_pool& r,
-                     metrics& m, command_waiters& w, logger& l, std::vector<std::string> t)
-    : config{c}, devices{d}, store{s}, reader{r}, stats{m}, waiters{w}, log{l}, tokens{std::move(t)}
+                     metrics& m, command_waiters& w, logger& l, std::vector<std::string> t,
+                     webhook_service& hooks, webhook_relay& hook_relay)
+    : config{c}, devices{d}, store{s}, reader{r}, stats{m}, waiters{w}, log{l},
+      tokens{std::move(t)}, webhooks{hooks}, relay{hook_relay}
 {
 }
 

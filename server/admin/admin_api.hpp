@@ -6,6 +6,7 @@
 #include "server/security/access_control.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -22,6 +23,9 @@ class device_service;
 class logger;
 class metrics;
 class database;
+class webhook_relay;
+class webhook_service;
+struct webhook_endpoint;
 struct device_snapshot;
 
 // The admin HTTP API (docs/admin-api.md): devices, time sync with confirmation, device time and
@@ -36,7 +40,7 @@ class admin_api {
     // `reader` runs storage reads off the I/O threads; `tokens` are the accepted bearer tokens.
     admin_api(const settings& config, device_service& devices, database& store,
               blocking_pool& reader, metrics& stats, command_waiters& waiters, logger& log,
-              std::vector<std::string> tokens);
+              std::vector<std::string> tokens, webhook_service& webhooks, webhook_relay& relay);
 
     // The bearer check of the admin routes: nullopt to let the request through, else 401, or
     // 429 after too many failures from its address (logged at most once a minute per address).
@@ -87,10 +91,36 @@ class admin_api {
     boost::asio::awaitable<http_response> punches_csv(const http_request&,
                                                       const route_match& match);
 
+    // webhooks_api.cpp
+    boost::asio::awaitable<http_response> list_webhooks(const http_request&, const route_match&);
+    boost::asio::awaitable<http_response> create_webhook(const http_request& request,
+                                                         const route_match&);
+    boost::asio::awaitable<http_response> get_webhook(const http_request&, const route_match& m);
+    boost::asio::awaitable<http_response> patch_webhook(const http_request& request,
+                                                        const route_match& match);
+    boost::asio::awaitable<http_response> delete_webhook(const http_request&,
+                                                         const route_match& match);
+    boost::asio::awaitable<http_response> rotate_webhook_secret(const http_request& request,
+                                                                const route_match& match);
+    boost::asio::awaitable<http_response> test_webhook(const http_request&,
+                                                       const route_match& match);
+    boost::asio::awaitable<http_response> enable_webhook(const http_request&,
+                                                         const route_match& match);
+    boost::asio::awaitable<http_response> list_deliveries(const http_request&,
+                                                          const route_match& match);
+    boost::asio::awaitable<http_response> get_delivery(const http_request&,
+                                                       const route_match& match);
+    boost::asio::awaitable<http_response> retry_delivery(const http_request&,
+                                                         const route_match& match);
+    boost::asio::awaitable<http_response> replay_webhook(const http_request& request,
+                                                         const route_match& match);
+
     // How one device's time sync ended: a status and the JSON body (admin_support.hpp).
     struct sync_result;
 
   private:
+    // An endpoint as the API shows it, without its delivery counts.
+    boost::json::object webhook_view(const webhook_endpoint& e);
     // One device's time sync, as the single and the batch request answer it.
     boost::asio::awaitable<sync_result> sync_one(std::string requested_id, int timeout_s,
                                                  bool wait);
@@ -109,6 +139,8 @@ class admin_api {
     command_waiters& waiters;
     logger& log;
     std::vector<std::string> tokens;
+    webhook_service& webhooks;
+    webhook_relay& relay;
     // Ten failed logins a minute per address, then 429 until the bucket refills.
     rate_limiter auth_failures{10.0 / 60, 10};
     log_throttle auth_log;

@@ -1,11 +1,15 @@
 #include "server/observability/metrics.hpp"
 
+#include <algorithm>
 #include <array>
+#include <map>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <mutex>
+#include <set>
 #include <string>
 
 namespace adms::server {
@@ -128,6 +132,39 @@ struct metrics::impl {
     Gauge& devices_online;
     Counter& drift_alerts;
     Gauge& drifted_devices;
+    // Webhooks (initialised here, after `registry`, in declaration order). The endpoint label is
+    // an operator-chosen name: a bounded set.
+    Family<Counter>& webhook_deliveries{
+        prometheus::BuildCounter()
+            .Name("admsd_webhook_deliveries_total")
+            .Help("Webhook delivery attempts, by endpoint and result (success, http_3xx, "
+                  "http_4xx, http_5xx, timeout, connect_error, tls_error, blocked)")
+            .Register(registry)};
+    Family<Histogram>& webhook_duration{
+        prometheus::BuildHistogram()
+            .Name("admsd_webhook_request_duration_seconds")
+            .Help("Webhook requests, from the call to the receiver's answer, by endpoint")
+            .Register(registry)};
+    Family<Gauge>& webhook_pending{prometheus::BuildGauge()
+                                       .Name("admsd_webhook_pending")
+                                       .Help("Events waiting for delivery, by endpoint")
+                                       .Register(registry)};
+    Family<Gauge>& webhook_failed{prometheus::BuildGauge()
+                                      .Name("admsd_webhook_failed")
+                                      .Help("Events parked as failed (replayable), by endpoint")
+                                      .Register(registry)};
+    Family<Gauge>& webhook_oldest{
+        prometheus::BuildGauge()
+            .Name("admsd_webhook_oldest_pending_age_seconds")
+            .Help("Age of the oldest event waiting for delivery, by endpoint: the lag")
+            .Register(registry)};
+    Family<Gauge>& webhook_up{prometheus::BuildGauge()
+                                  .Name("admsd_webhook_endpoint_up")
+                                  .Help("1 while an endpoint takes deliveries, 0 while it is "
+                                        "unavailable or disabled")
+                                  .Register(registry)};
+    std::mutex webhook_mutex;
+    std::set<std::string> webhook_endpoints; // with gauges; guarded by webhook_mutex
 };
 
 metrics::metrics() : impl_{std::make_unique<impl>()}
@@ -209,6 +246,43 @@ void metrics::time_service_answer(time_transport transport, time_request_kind ki
 void metrics::database_commit(std::chrono::nanoseconds latency)
 {
     impl_->commit.Observe(seconds(latency));
+}
+
+void metrics::webhook_delivery(std::string_view endpoint, std::string_view result,
+                               std::chrono::nanoseconds duration)
+{
+    std::string name{endpoint};
+    impl_->webhook_deliveries.Add({{"endpoint", name}, {"result", std::string{result}}}).Increment();
+    impl_->webhook_duration.Add({{"endpoint", name}}, request_buckets).Observe(seconds(duration));
+}
+
+void metrics::webhook_endpoint(std::string_view endpoint, bool up, std::size_t pending,
+                               std::size_t failed, double oldest_pending_age_seconds)
+{
+    std::string name{endpoint};
+    std::lock_guard lock{impl_->webhook_mutex};
+    impl_->webhook_endpoints.insert(name);
+    impl_->webhook_up.Add({{"endpoint", name}}).Set(up ? 1 : 0);
+    impl_->webhook_pending.Add({{"endpoint", name}}).Set(static_cast<double>(pending));
+    impl_->webhook_failed.Add({{"endpoint", name}}).Set(static_cast<double>(failed));
+    impl_->webhook_oldest.Add({{"endpoint", name}}).Set(oldest_pending_age_seconds);
+}
+
+void metrics::forget_webhook_endpoints_except(const std::vector<std::string>& names)
+{
+    std::lock_guard lock{impl_->webhook_mutex};
+    for (auto it = impl_->webhook_endpoints.begin(); it != impl_->webhook_endpoints.end();) {
+        if (std::find(names.begin(), names.end(), *it) != names.end()) {
+            ++it;
+            continue;
+        }
+        std::map<std::string, std::string> labels{{"endpoint", *it}};
+        for (auto* family : {&impl_->webhook_up, &impl_->webhook_pending, &impl_->webhook_failed,
+                             &impl_->webhook_oldest}) {
+            family->Remove(&family->Add(labels));
+        }
+        it = impl_->webhook_endpoints.erase(it);
+    }
 }
 
 void metrics::ntp_request(bool answered)

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace adms::server {
 
@@ -46,6 +47,17 @@ class metrics {
     void database_commit(std::chrono::nanoseconds latency);
     // One datagram on the NTP port: answered, or dropped (malformed, not a client request).
     void ntp_request(bool answered);
+
+    // One webhook delivery attempt: its endpoint, result label (success, http_4xx, timeout, …)
+    // and duration.
+    void webhook_delivery(std::string_view endpoint, std::string_view result,
+                          std::chrono::nanoseconds duration);
+    // An endpoint's state, as the relay last read it: up, its pending and parked deliveries and
+    // the age of its oldest pending event (the lag to alert on).
+    void webhook_endpoint(std::string_view endpoint, bool up, std::size_t pending,
+                          std::size_t failed, double oldest_pending_age_seconds);
+    // Drops the gauges of endpoints not in `names` (deleted ones).
+    void forget_webhook_endpoints_except(const std::vector<std::string>& names);
 
     // Every metric in the Prometheus text exposition format, with the gauges taken now.
     std::string render(std::size_t devices_known, std::size_t devices_online) const;
