@@ -9,7 +9,11 @@
 #  - server/storage/ includes server/http/, server/admin/ or server/devices/;
 #  - server/records/ includes server/http/, admin/, devices/, events/, webhooks/ or exports/;
 #  - anything but the composition root (server/app.*, server/main.cpp, server/routes.*) and
-#    server/admin/ itself includes server/admin/ (tests may).
+#    server/admin/ itself includes server/admin/ (tests may);
+#  - server/webhooks/ includes server/ folders other than storage/, config/, security/,
+#    observability/, http/ and its own (server/net.hpp and server/version.hpp are fine), or
+#    anything but the composition root, server/admin/ and server/webhooks/ includes it;
+#  - the webhooks' pure parts (URL and address rules, Retry-After) do I/O or read the clock.
 set -u
 root=${1:-.}
 cd "$root" || exit 2
@@ -22,6 +26,11 @@ fail() {
 pure_timekeeping="server/timekeeping/time_sync_policy.hpp server/timekeeping/time_sync_policy.cpp
   server/timekeeping/clock_estimate.hpp server/timekeeping/clock_estimate.cpp
   server/timekeeping/drift_watch.hpp server/timekeeping/drift_watch.cpp"
+# The webhooks' rules on outside input: which addresses may be dialled, which URLs are accepted,
+# how long a Retry-After asks to wait ("now" is a parameter).
+pure_webhooks="server/webhooks/address_policy.hpp server/webhooks/address_policy.cpp
+  server/webhooks/webhook_url.hpp server/webhooks/webhook_url.cpp
+  server/webhooks/retry_after.hpp server/webhooks/retry_after.cpp"
 
 # Our own includes: "protocol/…", "tz/…", "server/…".
 if grep -nE '#include *"(tz|server)/' -r protocol; then
@@ -34,8 +43,8 @@ fi
 # I/O, threads, files and the environment. <chrono> is fine; clocks are read through ::now().
 io_headers='#include *[<"](boost/(asio|beast)|sqlite3|libpq|ldap|mosquitto|openssl/|sys/|netinet/|arpa/|unistd|fcntl|poll|filesystem|fstream|iostream|cstdio|stdio|thread|mutex|shared_mutex|condition_variable|future|atomic|random|ctime|time\.h|toml)'
 # shellcheck disable=SC2086
-if grep -nE "$io_headers" -r protocol tz $pure_timekeeping; then
-  fail "protocol/, tz/ and the pure timekeeping parts must not include I/O, threading or file headers"
+if grep -nE "$io_headers" -r protocol tz $pure_timekeeping $pure_webhooks; then
+  fail "protocol/, tz/ and the pure timekeeping and webhook parts must not include I/O, threading or file headers"
 fi
 # Any call of a function named now(), however the clock is named (an alias, a using-declaration),
 # and the C library's clocks; comments are left out.
@@ -44,9 +53,9 @@ code_without_comments() {
   find "$@" -name '*.[ch]pp' -print0 | xargs -0 awk '{ line = $0; sub(/\/\/.*/, "", line); print FILENAME ":" FNR ": " line }'
 }
 # shellcheck disable=SC2086
-if code_without_comments protocol tz $pure_timekeeping |
+if code_without_comments protocol tz $pure_timekeeping $pure_webhooks |
   grep -E '(\bnow|\btime|\bgettimeofday|\bclock_gettime|\bcurrent_zone|\bgetenv|\blocaltime|\bgmtime)\s*\('; then
-  fail "protocol/, tz/ and the pure timekeeping parts must not read the clock or the environment: 'now' is a parameter"
+  fail "protocol/, tz/ and the pure timekeeping and webhook parts must not read the clock or the environment: 'now' is a parameter"
 fi
 if grep -rnE '#include *[<"]date/' protocol tz/*.hpp server; then
   fail "date/tz belongs in tz/*.cpp only"
@@ -64,5 +73,17 @@ if [ -n "$admin_users" ]; then
   fail "only the composition root (server/app.*, server/main.cpp, server/routes.*) includes server/admin/"
 fi
 
-[ $status -eq 0 ] && echo "the dependency rule holds: protocol/ and tz/ are pure, storage/ and admin/ keep their place"
+# Outgoing webhooks sit beside admin/: they use storage, settings, the network rules, the log and
+# metrics and the HTTP helpers, and only the composition root (and admin/, for its API) uses them.
+if grep -rnE '#include *"server/' server/webhooks |
+  grep -vE '#include *"server/(storage|config|security|observability|http|webhooks)/|#include *"server/(net|version)\.hpp"'; then
+  fail "server/webhooks/ may include only server/storage/, config/, security/, observability/, http/, net.hpp and version.hpp"
+fi
+webhook_users=$(grep -rlE '#include *"server/webhooks/' server | grep -vE '^server/(app\.(hpp|cpp)|main\.cpp|routes\.(hpp|cpp)|admin/|webhooks/)')
+if [ -n "$webhook_users" ]; then
+  echo "$webhook_users" >&2
+  fail "only the composition root (server/app.*, server/main.cpp, server/routes.*) and server/admin/ include server/webhooks/"
+fi
+
+[ $status -eq 0 ] && echo "the dependency rule holds: protocol/ and tz/ are pure, storage/, admin/ and webhooks/ keep their place"
 exit $status
