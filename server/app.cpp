@@ -4,6 +4,7 @@
 #include "server/admin/admin_api.hpp"
 #include "server/devices/command_waiters.hpp"
 #include "server/devices/device_service.hpp"
+#include "server/events/event_stream.hpp"
 #include "server/http/listener.hpp"
 #include "server/http/session.hpp"
 #include "server/http/tls.hpp"
@@ -20,6 +21,10 @@
 #include "server/timekeeping/ntp_responder.hpp"
 #include "server/timekeeping/time_service.hpp"
 #include "server/version.hpp"
+#include "server/webhooks/http_sender.hpp"
+#include "server/webhooks/webhook_registry.hpp"
+#include "server/webhooks/webhook_relay.hpp"
+#include "server/webhooks/webhook_service.hpp"
 #include "tz/zone.hpp"
 
 #include <boost/asio/ssl/context.hpp>
@@ -70,7 +75,13 @@ struct app::impl {
     command_waiters waiters;
     std::unique_ptr<sqlite_database> store;
     std::unique_ptr<commit_queue> writer; // declared after `store`: stops before it closes
+    event_stream events; // declared before what publishes to it or listens
+    network_list webhooks_allow; // webhook_allow_networks, parsed
     std::unique_ptr<device_service> devices;
+    std::unique_ptr<webhook_registry> hook_routes;
+    std::unique_ptr<http_webhook_sender> hook_sender;
+    std::unique_ptr<webhook_relay> relay;
+    std::unique_ptr<webhook_service> webhooks;
     std::unique_ptr<admin_api> admin;
     std::unique_ptr<time_service> times;
     std::unique_ptr<router> routes;
@@ -87,6 +98,7 @@ struct app::impl {
     std::string check_settings() const;
     std::string open_storage();
     std::string build_services();
+    std::string build_webhooks();
     std::string bind_listeners();
     std::string start_time_services();
     start_result ports() const;
@@ -146,7 +158,8 @@ std::string app::impl::open_storage()
 
 std::string app::impl::build_services()
 {
-    devices = std::make_unique<device_service>(config, *store, *writer, log, zone, stats, waiters);
+    devices = std::make_unique<device_service>(config, *store, *writer, log, zone, stats, waiters,
+                                               events);
     if (auto why = store->read_only_reason(); !why.empty()) {
         devices->report_storage_failure("opening the database for writing", {why});
     }
@@ -170,8 +183,11 @@ std::string app::impl::build_services()
         }
         tokens.push_back(std::move(file.token));
     }
+    if (auto error = build_webhooks(); !error.empty()) {
+        return error;
+    }
     admin = std::make_unique<admin_api>(config, *devices, *store, reader, stats, waiters, log,
-                                        std::move(tokens));
+                                        std::move(tokens), *webhooks, *relay);
     times = std::make_unique<time_service>(
         [this](std::string_view id) { return devices->zone_name_of(id); }, stats,
         network_list::parse(config.device_networks).value);
@@ -189,6 +205,37 @@ std::string app::impl::build_services()
     sessions = std::make_unique<http_sessions>(
         *routes, log, stats, session_limits{config.read_timeout, config.max_body_bytes},
         tls_context.get());
+    return {};
+}
+
+// The webhook endpoints (stored, then the config file's), the relay that delivers the outbox,
+// and the event stream's routes to them.
+std::string app::impl::build_webhooks()
+{
+    if (!network_list::parse(config.webhook_allow_networks).value) {
+        return "invalid webhook_allow_networks";
+    }
+    hook_routes = std::make_unique<webhook_registry>([this](std::string_view serial_number) {
+        auto device = devices->find_device(serial_number);
+        return device && device->record.alias ? *device->record.alias : std::string{};
+    });
+    relay_settings relaying;
+    relaying.max_in_flight = config.webhook_max_in_flight;
+    relaying.retry_schedule = config.webhook_retry_schedule;
+    relaying.reject_schedule = config.webhook_reject_schedule;
+    relaying.disable_after = config.webhook_disable_after;
+    relaying.retention = config.webhook_retention;
+    webhooks_allow = network_list::parse(config.webhook_allow_networks).value.value();
+    hook_sender = std::make_unique<http_webhook_sender>(webhooks_allow);
+    relay = std::make_unique<webhook_relay>(io, *store, reader, *writer, *hook_routes,
+                                            *hook_sender, log, stats, std::move(relaying));
+    webhooks = std::make_unique<webhook_service>(config, *store, *writer, reader, *hook_routes,
+                                                 *relay, events, log);
+    if (auto error = webhooks->apply_config(); !error.empty()) {
+        return error;
+    }
+    events.set_routes(hook_routes.get());
+    events.subscribe(relay.get());
     return {};
 }
 
@@ -318,6 +365,7 @@ app::start_result app::start()
         s.ntp->start();
     }
     net::co_spawn(s.io, s.probe_loop(), net::detached);
+    s.relay->start();
     for (unsigned i = 0; i < s.config.threads; ++i) {
         s.threads.emplace_back([&s] { s.io.run(); });
     }
@@ -347,6 +395,7 @@ void app::stop()
     }
     // Requests waiting for a device's confirmation answer 503 now instead of holding the drain.
     s.admin->stop();
+    s.relay->stop(); // no new deliveries; one in flight is sent again at the next start
     // Let requests already read finish their commit and reply, within a bound.
     auto deadline = std::chrono::steady_clock::now() + drain_timeout;
     while (s.sessions->busy() > 0 && std::chrono::steady_clock::now() < deadline) {

@@ -31,7 +31,7 @@ json::value iso_or_null(const std::optional<instant>& t)
     if (!t) {
         return nullptr;
     }
-    return format_iso(*t, *tz::locate_zone("UTC").value, true);
+    return json::value(format_iso(*t, *tz::locate_zone("UTC").value, true));
 }
 
 json::array strings_json(const std::vector<std::string>& items)
@@ -417,12 +417,14 @@ boost::asio::awaitable<http_response> admin_api::get_delivery(const http_request
     auto o = delivery_json(d);
     json::array log;
     for (const auto& a : *attempts.value) {
-        log.push_back(json::object{{"number", a.number},
-                                   {"at", iso_or_null(a.at)},
-                                   {"status", a.status == 0 ? json::value(nullptr) : a.status},
-                                   {"error", a.error.empty() ? json::value(nullptr) : a.error},
-                                   {"duration_ms", a.duration.count()},
-                                   {"response", a.response}});
+        json::object entry;
+        entry["number"] = a.number;
+        entry["at"] = iso_or_null(a.at);
+        entry["status"] = a.status == 0 ? json::value(nullptr) : json::value(a.status);
+        entry["error"] = a.error.empty() ? json::value(nullptr) : json::value(a.error);
+        entry["duration_ms"] = a.duration.count();
+        entry["response"] = a.response;
+        log.push_back(std::move(entry));
     }
     o["attempt_log"] = std::move(log);
     o["body"] = d.event.body;

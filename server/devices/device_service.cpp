@@ -25,9 +25,9 @@ using namespace device_internal;
 
 device_service::device_service(const settings& config, database& store, commit_queue& writer,
                                logger& log, tz::zone server_zone, metrics& stats,
-                               command_waiters& waiters)
+                               command_waiters& waiters, const event_stream& events)
     : config_{config}, store_{store}, writer_{writer}, log_{log},
-      server_zone_{server_zone}, stats_{stats}, waiters_{waiters},
+      server_zone_{server_zone}, stats_{stats}, waiters_{waiters}, events_{events},
       device_networks_{network_list::parse(config.device_networks).value},
       by_serial_number_{static_cast<double>(config.device_rate_limit)},
       by_address_{static_cast<double>(config.address_rate_limit)}

@@ -24,6 +24,7 @@ namespace adms::server {
 
 class commit_queue;
 class command_waiters;
+class event_stream;
 class logger;
 class metrics;
 
@@ -76,8 +77,11 @@ std::optional<std::string> time_sync_text(const queued_command& command);
 // mutex never held across co_await, and storage writes go through the commit queue.
 class device_service {
   public:
+    // Events (punch.created, device.online, …) are staged in the batches of the data they
+    // announce and published through `events` after the commit.
     device_service(const settings& config, database& store, commit_queue& writer, logger& log,
-                   tz::zone server_zone, metrics& stats, command_waiters& waiters);
+                   tz::zone server_zone, metrics& stats, command_waiters& waiters,
+                   const event_stream& events);
 
     // Loads the devices from storage and applies the config file's per-device settings.
     storage_status load();
@@ -329,6 +333,7 @@ class device_service {
     tz::zone server_zone_;
     metrics& stats_;
     command_waiters& waiters_;
+    const event_stream& events_;
 
     mutable std::mutex mutex_;
     std::map<std::string, device_entry, std::less<>> devices_;

@@ -5,7 +5,9 @@
 #include "protocol/stamp.hpp"
 #include "server/devices/device_service.hpp"
 #include "server/devices/device_service_internal.hpp"
+#include "server/events/event_stream.hpp"
 #include "server/observability/logger.hpp"
+#include "server/records/punch_format.hpp"
 
 #include <fmt/format.h>
 
@@ -152,6 +154,41 @@ storage_result<store_counts> store_upload(write_tx& tx, const std::string& sn,
     return store_counts{1, 0};
 }
 
+// What an ATTLOG upload announces: a punch.created event per new punch (never for a duplicate;
+// quarantined punches only when released), with the fields of a GET /punches row.
+struct punch_announcer {
+    const event_stream& events;
+    punch_device device;
+    bool enabled = false;
+    std::vector<published_event> staged; // filled in the batch, published after its commit
+};
+
+// Stores an ATTLOG upload and stages the events of its new punches.
+storage_result<store_counts> store_attlog(write_tx& tx, const std::string& sn,
+                                          const parsed_upload& u, instant received,
+                                          bool quarantined, punch_announcer& announce)
+{
+    auto stored = tx.punches().store_punches(sn, u.punches, received, quarantined);
+    if (!stored || !announce.enabled || stored.value->stored == 0) {
+        return stored ? storage_result<store_counts>{store_counts{*stored.value}} : stored.error;
+    }
+    std::vector<event> events;
+    events.reserve(stored.value->stored);
+    for (std::size_t i = 0; i < u.punches.size(); ++i) {
+        if (stored.value->ids[i] == 0) {
+            continue;
+        }
+        events.push_back(
+            {"punch.created", sn,
+             punch_json(stored_punch_of(sn, u.punches[i], stored.value->ids[i], received),
+                        announce.device)});
+    }
+    if (auto staged = announce.events.stage(tx, events, announce.staged); !staged) {
+        return staged.error;
+    }
+    return store_counts{*stored.value};
+}
+
 } // namespace
 
 boost::asio::awaitable<http_response> device_service::upload(const http_request& request,
@@ -181,16 +218,38 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
     auto parsed = parse_upload(table, request.body, query, device.zone);
     const auto& rejected = parsed.rejected;
 
+    // A punch and its punch.created event commit together, and the rejected lines with them:
+    // whatever fails undoes the whole upload, which the device then sends again.
+    punch_announcer announce{events_, punch_device{api_id(device.record), device.zone}, false, {}};
+    announce.enabled = parsed.what == parsed_upload::kind::attlog && !quarantined &&
+                       events_.active();
     auto result = co_await write([&](write_tx& tx) -> storage_result<store_counts> {
-        auto stored = store_upload(tx, sn, table, request.body, parsed, received, quarantined);
-        if (stored && !rejected.empty()) {
-            if (auto kept = tx.uploads().store_rejected_lines(sn, table, rejected, received);
-                !kept) {
+        std::optional<store_counts> counts;
+        auto stored = tx.atomic([&]() -> storage_status {
+            auto kept = parsed.what == parsed_upload::kind::attlog
+                            ? store_attlog(tx, sn, parsed, received, quarantined, announce)
+                            : store_upload(tx, sn, table, request.body, parsed, received,
+                                           quarantined);
+            if (!kept) {
                 return kept.error;
             }
+            counts = *kept.value;
+            if (!rejected.empty()) {
+                if (auto lines = tx.uploads().store_rejected_lines(sn, table, rejected, received);
+                    !lines) {
+                    return lines.error;
+                }
+            }
+            return std::monostate{};
+        });
+        if (!stored) {
+            return stored.error;
         }
-        return stored;
+        return *counts;
     });
+    if (result) {
+        events_.publish(announce.staged);
+    }
     for (const auto& line : rejected) {
         log_.event("rejected_line",
                    fmt::format("Rejected {} line {} from {}: {} ({})", escape_for_log(table),

@@ -112,6 +112,25 @@ time_bound_result parse_time_bound(std::string_view text, bool upper)
     return {time_bound{std::nullopt, utc}, {}};
 }
 
+stored_punch stored_punch_of(std::string_view serial_number, const punch_input& input,
+                             std::int64_t id, instant received_at)
+{
+    const auto& r = input.record;
+    stored_punch p;
+    p.id = id;
+    p.serial_number = std::string{serial_number};
+    p.pin = r.pin;
+    p.local_time = protocol::format_civil_time(r.time);
+    p.utc = input.utc;
+    p.status = r.status;
+    p.verify = r.verify;
+    p.work_code = r.work_code;
+    p.sequence = r.sequence;
+    p.raw_line = input.raw_line;
+    p.received_at = received_at;
+    return p;
+}
+
 boost::json::object punch_json(const stored_punch& punch, const punch_device& device)
 {
     boost::json::object row;

@@ -43,6 +43,11 @@ struct punch_device {
     tz::zone zone;
 };
 
+// The punch `input` as stored under `id` for device `serial_number` (not quarantined): what
+// punch_json shows of it, without reading it back.
+stored_punch stored_punch_of(std::string_view serial_number, const punch_input& input,
+                             std::int64_t id, instant received_at);
+
 // One punch as a JSON row: device, sn, pin, local_time (as the device sent it), time (that
 // local time with the offset it was placed with on arrival, ISO 8601), utc, status, verify,
 // work_code, received_at (in the device's zone now), id.
