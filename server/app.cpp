@@ -163,6 +163,10 @@ std::string app::impl::build_services()
     if (auto why = store->read_only_reason(); !why.empty()) {
         devices->report_storage_failure("opening the database for writing", {why});
     }
+    // The webhook endpoints first: releasing quarantined punches at load announces them.
+    if (auto error = build_webhooks(); !error.empty()) {
+        return error;
+    }
     if (auto loaded = devices->load(); !loaded) {
         return fmt::format("cannot read the database in '{}': {}", config.data_dir,
                            loaded.error.message);
@@ -182,9 +186,6 @@ std::string app::impl::build_services()
                                   file.path.string(), file.token));
         }
         tokens.push_back(std::move(file.token));
-    }
-    if (auto error = build_webhooks(); !error.empty()) {
-        return error;
     }
     admin = std::make_unique<admin_api>(config, *devices, *store, reader, stats, waiters, log,
                                         std::move(tokens), *webhooks, *relay);
@@ -330,6 +331,7 @@ net::awaitable<void> app::impl::probe_loop()
         if (!stopping) {
             co_await devices->probe_storage();
             co_await devices->flush_devices();
+            co_await devices->watch_presence();
         }
     }
 }

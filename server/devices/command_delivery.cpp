@@ -3,14 +3,19 @@
 #include "server/devices/command_waiters.hpp"
 #include "server/devices/device_service.hpp"
 #include "server/devices/device_service_internal.hpp"
+#include "server/events/event_stream.hpp"
+#include "server/records/punch_format.hpp"
 #include "server/observability/logger.hpp"
 
+#include <boost/json/object.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
 
 namespace adms::server {
 namespace {
+
+namespace json = boost::json;
 
 std::chrono::sys_seconds to_seconds(instant t)
 {
@@ -22,6 +27,59 @@ struct results_outcome {
     std::vector<result_match> matches;
     std::vector<queued_command> commands;
 };
+
+// What a devicecmd body announces: per matched result, command.completed or command.failed, or
+// for a time sync device.time_synced or device.time_sync_failed.
+struct result_announcer {
+    const event_stream& events;
+    std::string device_id;
+    tz::zone zone;
+    std::vector<published_event> staged;
+};
+
+json::object result_data(const result_announcer& a, const std::string& sn,
+                         const protocol::command_result& r, const queued_command& c,
+                         instant received)
+{
+    json::object data;
+    data["device"] = a.device_id;
+    data["sn"] = sn;
+    data["command_id"] = c.id;
+    data["kind"] = c.kind;
+    data["return"] = r.return_code;
+    data["sent_at"] = c.sent_at ? json::value(format_iso(*c.sent_at, a.zone, true))
+                                : json::value(nullptr);
+    data["result_at"] = format_iso(received, a.zone, true);
+    if (!is_time_sync(c)) {
+        data["command"] = c.text;
+        data["result_command"] = r.command;
+    } else {
+        data["zone"] = std::string{a.zone.name()};
+    }
+    return data;
+}
+
+// Stages the events of the matched results.
+storage_status announce_results(write_tx& tx, result_announcer& a, const std::string& sn,
+                                const protocol::parse_result<protocol::command_result>& parsed,
+                                const results_outcome& outcome, instant received)
+{
+    std::vector<event> events;
+    for (std::size_t i = 0; i < parsed.records.size() && i < outcome.matches.size(); ++i) {
+        const auto& r = parsed.records[i];
+        auto c = std::find_if(outcome.commands.begin(), outcome.commands.end(),
+                              [&](const queued_command& q) { return q.id == r.id; });
+        if (outcome.matches[i] != result_match::matched || c == outcome.commands.end()) {
+            continue;
+        }
+        std::string type = is_time_sync(*c)
+                               ? (r.return_code == 0 ? "device.time_synced"
+                                                     : "device.time_sync_failed")
+                               : (r.return_code >= 0 ? "command.completed" : "command.failed");
+        events.push_back({std::move(type), sn, result_data(a, sn, r, *c, received)});
+    }
+    return a.events.stage(tx, events, a.staged);
+}
 
 // Records a devicecmd body's results, the INFO options they carry and its rejected lines, and
 // finds the commands the results answer (through `store`), to tell time syncs.
@@ -259,7 +317,7 @@ void device_service::note_time_sync_result(const std::string& serial_number,
 boost::asio::awaitable<http_response>
 device_service::command_results(const http_request& request, const protocol::iclock_query& query)
 {
-    touch(query, request);
+    auto device = touch(query, request);
     if (!write_allowed()) {
         co_return storage_unavailable();
     }
@@ -267,8 +325,27 @@ device_service::command_results(const http_request& request, const protocol::icl
     auto received = to_instant(request.received_at);
     auto parsed = protocol::parse_devicecmd(request.body);
 
-    auto result = co_await write(
-        [&](write_tx& tx) { return store_results(tx, store_, sn, parsed, received); });
+    result_announcer announce{events_, api_id(device.record), device.zone, {}};
+    bool announcing = events_.active();
+    auto result = co_await write([&](write_tx& tx) -> storage_result<results_outcome> {
+        std::optional<results_outcome> outcome;
+        auto stored = tx.atomic([&]() -> storage_status {
+            auto found = store_results(tx, store_, sn, parsed, received);
+            if (!found) {
+                return found.error;
+            }
+            outcome = std::move(*found.value);
+            return announcing ? announce_results(tx, announce, sn, parsed, *outcome, received)
+                              : storage_status{std::monostate{}};
+        });
+        if (!stored) {
+            return stored.error;
+        }
+        return std::move(*outcome);
+    });
+    if (result) {
+        events_.publish(announce.staged);
+    }
     if (!result) {
         co_return storage_failure(fmt::format("recording command results from {}", sn),
                                   result.error);

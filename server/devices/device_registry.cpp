@@ -1,6 +1,8 @@
 #include "server/devices/device_service.hpp"
 #include "server/devices/device_service_internal.hpp"
+#include "server/events/event_stream.hpp"
 #include "server/observability/logger.hpp"
+#include "server/records/punch_format.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
@@ -48,6 +50,22 @@ void apply_patch(device_record& r, const device_patch& patch,
 
 using namespace device_internal;
 
+storage_status device_service::announce_released(write_tx& tx,
+                                                 const std::vector<stored_punch>& released,
+                                                 const punch_device& device,
+                                                 std::vector<published_event>& staged) const
+{
+    if (released.empty() || !events_.active()) {
+        return std::monostate{};
+    }
+    std::vector<event> events;
+    events.reserve(released.size());
+    for (const auto& p : released) {
+        events.push_back({"punch.created", p.serial_number, punch_json(p, device)});
+    }
+    return events_.stage(tx, events, staged);
+}
+
 storage_status device_service::load()
 {
     auto loaded = store_.devices().load_devices();
@@ -55,6 +73,8 @@ storage_status device_service::load()
         return loaded.error;
     }
     std::vector<device_record> admitted;
+    auto now = to_instant(clock::now());
+    auto offline_after = std::chrono::seconds{config_.poll_delay} * config_.device_offline_polls;
     {
         std::lock_guard lock{mutex_};
         for (auto& record : *loaded.value) {
@@ -69,6 +89,7 @@ storage_status device_service::load()
             if (record.time_sync_confirmed_at) {
                 entry.drift.note_sync(record.time_sync_sent_at, *record.time_sync_confirmed_at);
             }
+            entry.online = now - record.last_seen <= offline_after;
             entry.record = std::move(record);
         }
         // Devices declared in the config file but never seen become known at first contact.
@@ -102,12 +123,27 @@ storage_status device_service::load()
             storage_failure("applying the config file", saved.error);
             break;
         }
-        auto released = store_.write(
-            [&](write_tx& tx) { return tx.punches().release_quarantine(record.serial_number); });
+        std::vector<published_event> staged;
+        auto released = store_.write([&](write_tx& tx) -> storage_result<std::vector<stored_punch>> {
+            std::optional<std::vector<stored_punch>> punches;
+            auto written = tx.atomic([&]() -> storage_status {
+                auto rows = tx.punches().release_quarantine(record.serial_number);
+                if (!rows) {
+                    return rows.error;
+                }
+                punches = std::move(*rows.value);
+                return announce_released(tx, *punches, {api_id(record), server_zone_}, staged);
+            });
+            if (!written) {
+                return written.error;
+            }
+            return std::move(*punches);
+        });
         if (!released) {
             storage_failure("applying the config file", released.error);
             break;
         }
+        events_.publish(staged);
         if (!released.value->empty()) {
             log_.event("approved",
                        fmt::format("Device {} is declared in the config file: {} "
@@ -202,6 +238,13 @@ device_service::device_view device_service::touch(const protocol::iclock_query& 
         }
         if (!entry.zone) {
             entry.zone = zone_of(entry);
+        }
+        if (!entry.online) {
+            entry.online = true;
+            came_online_.push_back({query.serial_number, api_id(record), request.remote_address,
+                                    inserted ? std::nullopt
+                                             : std::optional<instant>{record.last_seen},
+                                    *entry.zone});
         }
         record.last_seen = now;
         record.remote_address = request.remote_address;
@@ -425,6 +468,7 @@ device_service::update_device(const std::string& serial_number, const device_pat
     }
     auto apply = [&](device_record& r) { apply_patch(r, patch, configured_alias); };
     std::optional<device_record> copy;
+    std::optional<tz::zone> zone;
     bool was_approved = false;
     {
         std::lock_guard lock{mutex_};
@@ -447,25 +491,39 @@ device_service::update_device(const std::string& serial_number, const device_pat
         }
         copy = it->second.record;
         was_approved = copy->approved;
+        zone = zone_of(it->second);
         // Until the registry has the patch, a flush must not write its older copy over it.
         ++it->second.patching;
     }
     apply(*copy);
     bool releasing = copy->approved && !was_approved;
+    // Released punches are announced now, as punch.created, in the commit that releases them.
+    std::vector<published_event> staged;
     auto stored = co_await write([&](write_tx& tx) -> storage_result<std::size_t> {
-        auto saved = tx.devices().upsert_device(*copy);
-        if (!saved) {
-            return saved.error;
+        std::size_t count = 0;
+        auto written = tx.atomic([&]() -> storage_status {
+            auto saved = tx.devices().upsert_device(*copy);
+            if (!saved) {
+                return saved.error;
+            }
+            if (!releasing) {
+                return std::monostate{};
+            }
+            auto released = tx.punches().release_quarantine(serial_number);
+            if (!released) {
+                return released.error;
+            }
+            count = released.value->size();
+            return announce_released(tx, *released.value, {api_id(*copy), *zone}, staged);
+        });
+        if (!written) {
+            return written.error;
         }
-        if (!releasing) {
-            return std::size_t{0};
-        }
-        auto released = tx.punches().release_quarantine(serial_number);
-        if (!released) {
-            return released.error;
-        }
-        return released.value->size();
+        return count;
     });
+    if (stored) {
+        events_.publish(staged);
+    }
     if (!stored) {
         std::lock_guard lock{mutex_};
         --devices_[serial_number].patching;
@@ -494,6 +552,59 @@ device_service::update_device(const std::string& serial_number, const device_pat
                         : ""),
         {{"sn", serial_number}});
     co_return update_result{std::move(snapshot), update_error::none, {}};
+}
+
+boost::asio::awaitable<void> device_service::watch_presence()
+{
+    auto now = to_instant(clock::now());
+    auto offline_after = std::chrono::seconds{config_.poll_delay} * config_.device_offline_polls;
+    bool announcing = events_.active();
+    std::vector<event> events;
+    {
+        std::lock_guard lock{mutex_};
+        for (auto& c : came_online_) {
+            if (!announcing) {
+                break;
+            }
+            boost::json::object data;
+            data["device"] = c.id;
+            data["sn"] = c.serial_number;
+            data["remote_address"] = c.remote_address;
+            data["silent_since"] = c.silent_since
+                                       ? boost::json::value(format_iso(*c.silent_since, c.zone))
+                                       : boost::json::value(nullptr);
+            events.push_back({"device.online", c.serial_number, std::move(data)});
+        }
+        came_online_.clear();
+        // A scan of every device: every few seconds is plenty for a window of polls.
+        if (now >= next_presence_scan_) {
+            next_presence_scan_ = now + std::chrono::seconds{5};
+            for (auto& [sn, entry] : devices_) {
+                if (!entry.online || now - entry.record.last_seen <= offline_after) {
+                    continue;
+                }
+                entry.online = false;
+                if (!announcing) {
+                    continue;
+                }
+                boost::json::object data;
+                data["device"] = api_id(entry.record);
+                data["sn"] = sn;
+                data["last_seen"] =
+                    format_iso(entry.record.last_seen, entry.zone ? *entry.zone : server_zone_);
+                data["silent_seconds"] =
+                    std::chrono::duration_cast<std::chrono::seconds>(now - entry.record.last_seen)
+                        .count();
+                events.push_back({"device.offline", sn, std::move(data)});
+            }
+        }
+    }
+    if (events.empty()) {
+        co_return;
+    }
+    if (auto recorded = co_await events_.record(writer_, std::move(events)); !recorded) {
+        storage_failure("recording device presence events", recorded.error);
+    }
 }
 
 } // namespace adms::server

@@ -25,6 +25,8 @@ namespace adms::server {
 class commit_queue;
 class command_waiters;
 class event_stream;
+struct published_event;
+struct punch_device;
 class logger;
 class metrics;
 
@@ -180,6 +182,10 @@ class device_service {
     boost::asio::awaitable<void> flush_devices();
     // The same, blocking, on the calling thread: at stop, once no request runs.
     storage_status flush_devices_now();
+    // Publishes device.online for the devices that came back since the last call and
+    // device.offline for those silent for device_offline_polls poll delays (checked every few
+    // seconds). Called every second with flush_devices().
+    boost::asio::awaitable<void> watch_presence();
     // While storage fails: one small durable write, which marks storage healthy again (and logs
     // the recovery) when it works. Called periodically, so recovery is noticed without uploads.
     boost::asio::awaitable<void> probe_storage();
@@ -203,6 +209,7 @@ class device_service {
         // does not push next_claim past the new command.
         std::uint64_t queued_generation = 0;
         drift_tracker drift; // clock evidence as it arrives, and the drift alert's state
+        bool online = false; // made a request within device_offline_polls poll delays
         bool dirty = false;  // changed since its row was last written (listed in dirty_)
         int patching = 0;    // PATCH writes in flight: a flush must not write an older copy
     };
@@ -307,6 +314,10 @@ class device_service {
     void note_sent_text(sent_text sent);
     // Writes the sent texts waiting for the flush; those a failed write leaves go back.
     void write_sent_texts(write_tx& tx);
+    // Stages punch.created for punches just released from quarantine, shown as `device`'s.
+    storage_status announce_released(write_tx& tx, const std::vector<stored_punch>& released,
+                                     const punch_device& device,
+                                     std::vector<published_event>& staged) const;
     // Marks the registry's copy of a device for the next flush_devices().
     void save_device(const std::string& serial_number);
     // Takes the devices marked for saving (clearing the marks), skipping those a PATCH is
@@ -341,6 +352,16 @@ class device_service {
     drift_params drift_params_;
     std::vector<clock_offset_point> drift_points_; // recorded, not yet written
     std::vector<sent_text> sent_texts_;            // time syncs sent, text not yet written
+    // Devices that came online since the last watch_presence(), with what device.online shows.
+    struct came_online {
+        std::string serial_number;
+        std::string id;
+        std::string remote_address;
+        std::optional<instant> silent_since; // its last request before, if it was known
+        tz::zone zone;
+    };
+    std::vector<came_online> came_online_;
+    instant next_presence_scan_{};
     bool storage_failed_ = false;
     // Per serial number: the address of the last request that presented the right pushcommkey
     // (seeded at load with the address of the last accepted request).

@@ -2,6 +2,7 @@
 #include "protocol/zk_time.hpp"
 #include "server/devices/device_service.hpp"
 #include "server/devices/device_service_internal.hpp"
+#include "server/events/event_stream.hpp"
 #include "server/observability/logger.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -192,6 +193,21 @@ device_service::watch_drift(const std::string& serial_number, instant now,
     };
     bool raised = update.alert == drift_alert::raised;
     stats_.clock_drift(raised);
+    if (events_.active()) {
+        boost::json::object data;
+        data["device"] = id;
+        data["sn"] = serial_number;
+        data["offset_ms"] = offset.count();
+        data["uncertainty_ms"] = e.uncertainty.count();
+        data["source"] = std::string{to_string(e.source)};
+        data["threshold_ms"] = drift_params_.threshold.count();
+        std::vector<event> events{
+            {raised ? "device.clock_drift.detected" : "device.clock_drift.resolved", serial_number,
+             std::move(data)}};
+        if (auto recorded = co_await events_.record(writer_, std::move(events)); !recorded) {
+            storage_failure("recording a clock drift event", recorded.error);
+        }
+    }
     std::vector<std::pair<std::string, std::string>> fields{
         {"sn", serial_number},
         {"offset_ms", std::to_string(offset.count())},
