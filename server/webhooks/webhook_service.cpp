@@ -154,7 +154,7 @@ webhook_service::check(const webhook_endpoint& e)
     // name that points at loopback is refused here, with the setting to change. A name that
     // does not resolve now is accepted: DNS may be down; the connection checks it.
     auto url = webhooks::check_webhook_url(e.url, allow_list_);
-    if (url.value->host_is_address) {
+    if (url.value->host_is_address || !resolve_names_) {
         co_return std::pair<std::string, std::string>{};
     }
     auto executor = co_await net::this_coro::executor;

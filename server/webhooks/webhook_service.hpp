@@ -91,6 +91,10 @@ class webhook_service {
     // Makes a range of deliveries pending again, in order, with the same ids and bytes.
     net::awaitable<storage_result<std::size_t>> replay(std::string name, replay_request range);
 
+    // Whether create and PATCH resolve a host name to check its addresses (default true). The
+    // fuzzer turns it off: its inputs name hosts no test may look up.
+    void resolve_names(bool on) { resolve_names_ = on; }
+
     // The allow-list as parsed from webhook_allow_networks.
     const network_list& allow_list() const { return allow_list_; }
 
@@ -113,6 +117,7 @@ class webhook_service {
     const event_stream& events_;
     logger& log_;
     network_list allow_list_;
+    bool resolve_names_ = true;
 };
 
 // Applies `input` to `e` (the members present).

@@ -21,6 +21,10 @@
 #include "server/storage/commit_queue.hpp"
 #include "server/storage/sqlite/sqlite_database.hpp"
 #include "server/timekeeping/time_service.hpp"
+#include "server/webhooks/webhook_registry.hpp"
+#include "server/webhooks/webhook_relay.hpp"
+#include "server/webhooks/webhook_service.hpp"
+#include "server/events/event_stream.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 #include "tz/zone.hpp"
 
@@ -67,6 +71,19 @@ std::filesystem::path make_data_dir()
     return pattern;
 }
 
+// Webhook deliveries in the fuzzer go nowhere: its inputs create endpoints with any public URL,
+// and a fuzz run must never send to the internet. Everything up to the send is the real code.
+class refusing_sender final : public webhook_sender {
+  public:
+    net::awaitable<send_result> send(const webhook_endpoint&, const outbox_event&) override
+    {
+        send_result r;
+        r.outcome = send_outcome::connect_error;
+        r.error = "fuzz_http sends nothing";
+        co_return r;
+    }
+};
+
 // The application's objects, as app::start() builds them.
 // Thread safety: used by the fuzzer's thread only; the pools run storage calls on their own.
 struct server_state {
@@ -97,6 +114,10 @@ struct server_state {
         routes.reset();
         times.reset();
         admin.reset();
+        webhooks.reset();
+        relay_io.reset(); // its queued handlers point at the relay: dropped first
+        relay.reset();
+        hook_routes.reset();
         devices.reset();
         writer.reset();
         store.reset();
@@ -110,11 +131,25 @@ struct server_state {
         FUZZ_CHECK(opened);
         store = std::move(*opened.value);
         writer = std::make_unique<commit_queue>(*store);
-        devices =
-            std::make_unique<device_service>(config, *store, *writer, log, zone, *stats, *waiters);
+        events = std::make_unique<event_stream>();
+        devices = std::make_unique<device_service>(config, *store, *writer, log, zone, *stats,
+                                                   *waiters, *events);
+        hook_routes = std::make_unique<webhook_registry>([](std::string_view) { return std::string{}; });
+        // The relay gets an io_context of its own that never runs: what the router hands it
+        // (refreshes, published events) waits there and is dropped with it, so no delivery, probe
+        // or retry timer holds up an input. Delivery has tests of its own.
+        relay_io = std::make_unique<net::io_context>();
+        relay = std::make_unique<webhook_relay>(*relay_io, *store, reader, *writer, *hook_routes,
+                                                sender, log, *stats, relay_settings{});
+        webhooks = std::make_unique<webhook_service>(config, *store, *writer, reader, *hook_routes,
+                                                     *relay, *events, log);
+        webhooks->resolve_names(false);
+        FUZZ_CHECK(webhooks->apply_config().empty());
+        events->set_routes(hook_routes.get());
+        events->subscribe(relay.get());
         FUZZ_CHECK(devices->load());
         admin = std::make_unique<admin_api>(config, *devices, *store, reader, *stats, *waiters, log,
-                                            config.admin_tokens);
+                                            config.admin_tokens, *webhooks, *relay);
         // No device answers while one input runs, so a sync-time that waits for confirmation
         // would sit out its whole timeout (1 to 300 s): stopped, it queues the sync and answers
         // 503 at once.
@@ -137,7 +172,13 @@ struct server_state {
     std::unique_ptr<command_waiters> waiters;
     std::unique_ptr<sqlite_database> store;
     std::unique_ptr<commit_queue> writer;
+    std::unique_ptr<event_stream> events;
     std::unique_ptr<device_service> devices;
+    refusing_sender sender;
+    std::unique_ptr<webhook_registry> hook_routes;
+    std::unique_ptr<net::io_context> relay_io;
+    std::unique_ptr<webhook_relay> relay;
+    std::unique_ptr<webhook_service> webhooks;
     std::unique_ptr<admin_api> admin;
     std::unique_ptr<time_service> times;
     std::unique_ptr<router> routes;
