@@ -11,8 +11,9 @@
 #  - anything but the composition root (server/app.*, server/main.cpp, server/routes.*) and
 #    server/admin/ itself includes server/admin/ (tests may);
 #  - server/webhooks/ includes server/ folders other than storage/, config/, security/,
-#    observability/, http/ and its own (server/net.hpp and server/version.hpp are fine), or
+#    observability/, http/, events/ and its own (server/net.hpp and server/version.hpp are fine), or
 #    anything but the composition root, server/admin/ and server/webhooks/ includes it;
+#  - server/events/ includes http/, admin/, devices/, webhooks/, exports/ or timekeeping/;
 #  - the webhooks' pure parts (URL and address rules, Retry-After) do I/O or read the clock.
 set -u
 root=${1:-.}
@@ -76,8 +77,13 @@ fi
 # Outgoing webhooks sit beside admin/: they use storage, settings, the network rules, the log and
 # metrics and the HTTP helpers, and only the composition root (and admin/, for its API) uses them.
 if grep -rnE '#include *"server/' server/webhooks |
-  grep -vE '#include *"server/(storage|config|security|observability|http|webhooks)/|#include *"server/(net|version)\.hpp"'; then
-  fail "server/webhooks/ may include only server/storage/, config/, security/, observability/, http/, net.hpp and version.hpp"
+  grep -vE '#include *"server/(storage|config|security|observability|http|events|webhooks)/|#include *"server/(net|version)\.hpp"'; then
+  fail "server/webhooks/ may include only server/storage/, config/, security/, observability/, http/, events/, net.hpp and version.hpp"
+fi
+# The event stream sits under every publisher and listener: it knows storage (the outbox) and how
+# rows are shown, nothing that publishes or listens.
+if grep -rnE '#include *"server/(http|admin|devices|webhooks|exports|timekeeping)/' server/events; then
+  fail "server/events/ must not include http/, admin/, devices/, webhooks/, exports/ or timekeeping/"
 fi
 webhook_users=$(grep -rlE '#include *"server/webhooks/' server | grep -vE '^server/(app\.(hpp|cpp)|main\.cpp|routes\.(hpp|cpp)|admin/|webhooks/)')
 if [ -n "$webhook_users" ]; then

@@ -10,8 +10,8 @@ Its answers are set at run time: POST /__mode with a JSON object
                                    a timeout)
   {"reject_pin": "42", "reject_status": 422}
                                    answer reject_status to punch.created events of that PIN
-Usage: receiver.py --secret whsec_... [--old-secret whsec_...] --log FILE --port-file FILE
-It listens on 127.0.0.1 port 0 and writes the port to --port-file.
+Usage: receiver.py --secret whsec_... [--secret whsec_...] --log FILE --port-file FILE [--port N]
+It listens on 127.0.0.1 (port N, else a free one) and writes the port to --port-file.
 """
 import argparse
 import base64
@@ -120,9 +120,11 @@ def main():
     parser.add_argument("--secret", action="append", required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("--port-file", required=True)
+    parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     state = State(args.log, args.secret)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    ThreadingHTTPServer.allow_reuse_address = True
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(state))
     server.daemon_threads = True
     with open(args.port_file + ".tmp", "w", encoding="utf-8") as f:
         f.write(str(server.server_address[1]))
