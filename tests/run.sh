@@ -6,6 +6,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 ./deploy/install-deps.sh
+./tests/e2e/webhooks/setup.sh # the Standard Webhooks reference library (npm, from the lockfile)
 
 build=${ADMS_BUILD_DIR:-build}
 jobs=$(nproc)
