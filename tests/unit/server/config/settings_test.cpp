@@ -381,3 +381,53 @@ TEST_CASE("Aliases in the config file follow the admin API's rule", "[settings]"
     REQUIRE(loaded.value);
     CHECK(loaded.value->devices.at("A1").alias == "front-door_2.b");
 }
+
+TEST_CASE("[webhooks.<name>] tables are read, and a bad one names its table and key",
+          "[settings][webhooks]")
+{
+    config_file good{R"(webhook_allow_networks = ["127.0.0.0/8", "::1"]
+webhook_retry_schedule = "1s,2s"
+[webhooks.payroll]
+url = "https://hr.example.com/hook"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+event_types = ["punch.created", "device.offline"]
+devices = ["front-door"]
+timeout = "5s"
+headers = { Authorization = "token k:s" }
+)"};
+    auto loaded = load_settings({"--config", good.path.string()}, {});
+    INFO(loaded.error);
+    REQUIRE(loaded.value);
+    CHECK(loaded.value->webhook_allow_networks == "127.0.0.0/8,::1");
+    CHECK(loaded.value->webhook_retry_schedule ==
+          std::vector<std::chrono::seconds>{std::chrono::seconds{1}, std::chrono::seconds{2}});
+    const auto& hook = loaded.value->webhooks.at("payroll");
+    CHECK(hook.url == "https://hr.example.com/hook");
+    CHECK(hook.event_types == std::vector<std::string>{"punch.created", "device.offline"});
+    CHECK(hook.devices == std::vector<std::string>{"front-door"});
+    CHECK(hook.timeout == std::chrono::seconds{5});
+    REQUIRE(hook.headers.size() == 1);
+    CHECK(hook.headers[0].first == "Authorization");
+
+    auto refused = [](const std::string& text) {
+        config_file file{text};
+        return load_settings({"--config", file.path.string()}, {}).error;
+    };
+    CHECK_THAT(refused("[webhooks.a]\nurl = \"https://x.example/\"\ncolour = \"red\"\n"),
+               Catch::Contains("webhooks.a.colour"));
+    CHECK_THAT(refused("[webhooks.a]\ndescription = \"no url\"\n"),
+               Catch::Contains("url is required"));
+    CHECK_THAT(refused("[webhooks.a]\nurl = \"https://x.example/\"\nsecret = \"whsec_a\"\n"
+                       "secret_file = \"/f\"\n"),
+               Catch::Contains("not both"));
+    CHECK_THAT(refused("[webhooks.a]\nurl = \"https://x.example/\"\ntimeout = \"1m\"\n"),
+               Catch::Contains("1s to 30s"));
+    CHECK_THAT(refused("[webhooks.a]\nurl = \"https://x.example/\"\n"
+                       "headers = { webhook-id = \"x\" }\n"),
+               Catch::Contains("webhooks.a.headers.webhook-id"));
+    CHECK_THAT(refused("[webhooks.\"a b\"]\nurl = \"https://x.example/\"\n"),
+               Catch::Contains("a name is 1 to 64"));
+    CHECK_THAT(refused("webhook_retry_schedule = \"0s\"\n"), Catch::Contains("at least 1s"));
+    CHECK_THAT(refused("webhook_allow_networks = \"10.0.0.1/8\"\n"),
+               Catch::Contains("webhook_allow_networks"));
+}
