@@ -214,17 +214,18 @@ net::awaitable<bool> connect_first(beast::tcp_stream& stream,
         }
         error_code ignored;
         stream.socket().close(ignored); // a failed connect leaves the socket unusable
-        stream.expires_at(std::min(now + a.request.connect_timeout, a.deadline));
+        auto limit = std::min<clock::time_point>(now + a.request.connect_timeout, a.deadline);
+        stream.expires_at(limit);
         auto [ec] = co_await stream.async_connect(endpoint, as_result);
         if (!ec) {
             a.result.remote = format_endpoint(endpoint);
             co_return true;
         }
-        failures.push_back(fmt::format(
-            "{}: {}", format_endpoint(endpoint),
-            ec == beast::error::timeout
-                ? fmt::format("no answer within {} ms", a.request.connect_timeout.count())
-                : printable(ec.message())));
+        auto waited = std::chrono::duration_cast<milliseconds>(limit - now).count();
+        failures.push_back(fmt::format("{}: {}", format_endpoint(endpoint),
+                                       ec == beast::error::timeout
+                                           ? fmt::format("no answer within {} ms", waited)
+                                           : printable(ec.message())));
     }
     if (clock::now() >= a.deadline) {
         a.fail(delivery_outcome::timeout,
