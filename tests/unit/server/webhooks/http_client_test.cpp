@@ -242,6 +242,24 @@ TEST_CASE("webhook client: a connection never accepted ends at the connect timeo
     CHECK(result.duration < 3s);
 }
 
+TEST_CASE("webhook client: a name that does not resolve fails within the request timeout",
+          "[webhooks][client]")
+{
+    // .invalid never resolves (RFC 6761). Where DNS answers, that is a prompt failure; where the
+    // name server does not answer, the request timeout ends the wait.
+    auto request = make_request("http://nonexistent.invalid/", network_list{});
+    request.timeout = 2s;
+    auto result = deliver(request);
+    INFO(result.error);
+    if (result.outcome == delivery_outcome::timeout) {
+        CHECK(result.error == "resolving nonexistent.invalid took longer than the 2000 ms timeout");
+    } else {
+        CHECK(result.outcome == delivery_outcome::connect_error);
+        CHECK(result.error.starts_with("cannot resolve nonexistent.invalid: "));
+    }
+    CHECK(result.duration < 3s);
+}
+
 TEST_CASE("webhook client: a refused address is never dialled", "[webhooks][client][ssrf]")
 {
     test_receiver receiver{[](const auto&) { return test_receiver::answer(200); }};
