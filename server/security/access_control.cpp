@@ -1,5 +1,7 @@
 #include "server/security/access_control.hpp"
 
+#include "protocol/text.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -46,6 +48,13 @@ bool prefix_matches(const std::array<unsigned char, 16>& a, const std::array<uns
     return (a[static_cast<std::size_t>(full)] & mask) == (b[static_cast<std::size_t>(full)] & mask);
 }
 
+// An entry in single quotes for an error: the setting comes from a flag, the environment or a
+// file, and a stray control byte or a pasted megabyte must not reach the log as it is.
+std::string quoted(std::string_view entry)
+{
+    return protocol::text::quote(entry, 64);
+}
+
 std::string_view trim(std::string_view s)
 {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
@@ -73,7 +82,7 @@ network_list::parse_result network_list::parse(std::string_view text)
         auto slash = entry.find('/');
         auto parsed = parse_address(entry.substr(0, slash));
         if (!parsed) {
-            return {std::nullopt, fmt::format("'{}' is not an IP address or network", entry)};
+            return {std::nullopt, fmt::format("{} is not an IP address or network", quoted(entry))};
         }
         auto [bytes, is_v4] = *parsed;
         int max_bits = is_v4 ? 32 : 128;
@@ -87,8 +96,8 @@ network_list::parse_result network_list::parse(std::string_view text)
                 bits = std::stoi(std::string{digits});
             }
             if (bits < 0 || bits > max_bits) {
-                return {std::nullopt,
-                        fmt::format("'{}' has a prefix length outside 0..{}", entry, max_bits)};
+                return {std::nullopt, fmt::format("{} has a prefix length outside 0..{}",
+                                                  quoted(entry), max_bits)};
             }
         }
         network n{bytes, bits + (is_v4 ? 96 : 0)};
@@ -100,7 +109,7 @@ network_list::parse_result network_list::parse(std::string_view text)
                 static_cast<unsigned char>(~(0x80 >> (bit % 8)));
         }
         if (masked != n.bytes) {
-            return {std::nullopt, fmt::format("'{}' has host bits set", entry)};
+            return {std::nullopt, fmt::format("{} has host bits set", quoted(entry))};
         }
         list.networks_.push_back(n);
     }

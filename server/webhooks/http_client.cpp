@@ -4,6 +4,7 @@
 #include "server/net.hpp"
 #include "server/version.hpp"
 #include "server/webhooks/address_policy.hpp"
+#include "server/webhooks/client_tls.hpp"
 #include "server/webhooks/retry_after.hpp"
 
 #include <boost/asio/experimental/concurrent_channel.hpp>
@@ -213,17 +214,18 @@ net::awaitable<bool> connect_first(beast::tcp_stream& stream,
         }
         error_code ignored;
         stream.socket().close(ignored); // a failed connect leaves the socket unusable
-        stream.expires_at(std::min(now + a.request.connect_timeout, a.deadline));
+        auto limit = std::min<clock::time_point>(now + a.request.connect_timeout, a.deadline);
+        stream.expires_at(limit);
         auto [ec] = co_await stream.async_connect(endpoint, as_result);
         if (!ec) {
             a.result.remote = format_endpoint(endpoint);
             co_return true;
         }
-        failures.push_back(fmt::format(
-            "{}: {}", format_endpoint(endpoint),
-            ec == beast::error::timeout
-                ? fmt::format("no answer within {} ms", a.request.connect_timeout.count())
-                : printable(ec.message())));
+        auto waited = std::chrono::duration_cast<milliseconds>(limit - now).count();
+        failures.push_back(fmt::format("{}: {}", format_endpoint(endpoint),
+                                       ec == beast::error::timeout
+                                           ? fmt::format("no answer within {} ms", waited)
+                                           : printable(ec.message())));
     }
     if (clock::now() >= a.deadline) {
         a.fail(delivery_outcome::timeout,
@@ -362,28 +364,6 @@ net::awaitable<void> exchange(Stream& stream, const http::request<http::string_b
     a.fail(delivery_outcome::connect_error, "the receiver sent only interim (1xx) responses");
 }
 
-// The client context: TLS 1.2 at least (RFC 8996 retired 1.0 and 1.1), peers verified against
-// the system's trusted CAs and the endpoint's ca_file. One per request, so an edited ca_file is
-// read on the next attempt.
-std::string configure_tls(ssl::context& context, const std::string& ca_file)
-{
-    SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION);
-    error_code ec;
-    context.set_default_verify_paths(ec);
-    if (ec) {
-        return fmt::format("cannot load the system's trusted CAs: {}", printable(ec.message()));
-    }
-    if (!ca_file.empty()) {
-        context.load_verify_file(ca_file, ec);
-        if (ec) {
-            return fmt::format("cannot load ca_file '{}': {}", printable(ca_file),
-                               printable(ec.message()));
-        }
-    }
-    context.set_verify_mode(ssl::verify_peer);
-    return {};
-}
-
 // SNI and the peer checks, on the stream. OpenSSL verifies the chain; host_name_verification
 // (RFC 6125: DNS names, or IP addresses for a literal host) checks the leaf certificate. The first
 // failure is written to `failure` for the error text; the callback may outlive the handshake
@@ -424,12 +404,12 @@ std::string prepare_tls(beast::ssl_stream<beast::tcp_stream>& stream, const webh
 net::awaitable<void> exchange_tls(beast::tcp_stream& socket,
                                   const http::request<http::string_body>& message, attempt& a)
 {
-    ssl::context context{ssl::context::tls_client};
-    if (auto error = configure_tls(context, a.request.ca_file); !error.empty()) {
-        a.fail(delivery_outcome::tls_error, std::move(error));
+    auto tls = client_tls_context(a.request.ca_file);
+    if (!tls.context) {
+        a.fail(delivery_outcome::tls_error, std::move(tls.error));
         co_return;
     }
-    beast::ssl_stream<beast::tcp_stream> stream{std::move(socket), context};
+    beast::ssl_stream<beast::tcp_stream> stream{std::move(socket), *tls.context};
     auto failure = std::make_shared<std::string>();
     if (auto error = prepare_tls(stream, a.request.target, failure); !error.empty()) {
         a.fail(delivery_outcome::tls_error, std::move(error));

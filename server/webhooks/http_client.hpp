@@ -82,9 +82,9 @@ std::string check_extra_header(std::string_view name, std::string_view value);
 // admsd/<version>, webhook-id, webhook-timestamp, webhook-signature and the extra headers, and
 // reads the response header and at most max_read_body bytes of the body. One new connection per
 // call ("Connection: close"); proxies in the environment are not used.
-// Thread safety: stateless; any number of coroutines may call it at once, on any executor (each
-// call runs on a strand of its own). `request` must outlive the awaitable (`co_await
-// post(request)` keeps it alive).
+// Thread safety: any number of coroutines may call it at once, on any executor (each call runs on
+// a strand of its own); the only shared state is the TLS contexts (client_tls_context()). `request`
+// must outlive the awaitable (`co_await post(request)` keeps it alive).
 boost::asio::awaitable<delivery_result> post(const delivery_request& request);
 
 } // namespace adms::server::webhooks

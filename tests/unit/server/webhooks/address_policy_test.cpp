@@ -193,3 +193,14 @@ TEST_CASE("address policy: :: and ::1 are IPv6's own, not IPv4-compatible 0.0.0.
     CHECK_FALSE(check_address("::1", allow).allowed);
     CHECK_FALSE(check_address("::", allow).allowed);
 }
+
+TEST_CASE("address policy: a bad webhook_allow_networks entry is named, short and printable",
+          "[webhooks][ssrf]")
+{
+    CHECK(network_list::parse("127.0.0.0/8, localhost").error ==
+          "'localhost' is not an IP address or network");
+    // Found by fuzz_webhook_reply: the entry used to be copied into the error as it was.
+    CHECK(network_list::parse("12\xb1 20").error == "'12? 20' is not an IP address or network");
+    auto long_entry = network_list::parse(std::string(1'000'000, '7'));
+    CHECK(long_entry.error == "'" + std::string(64, '7') + "...' is not an IP address or network");
+}

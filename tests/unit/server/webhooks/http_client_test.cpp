@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <set>
+#include <sys/socket.h>
 #include <thread>
 
 using adms::server::network_list;
@@ -180,6 +181,83 @@ TEST_CASE("webhook client: a closed port is a connect error", "[webhooks][client
     CHECK(result.status == 0);
     CHECK(result.error ==
           fmt::format("cannot connect to 127.0.0.1: 127.0.0.1:{}: Connection refused", port));
+}
+
+namespace {
+
+// A listening port whose accept queue is full: the kernel drops further SYNs, so a connection
+// to it neither succeeds nor fails until the client gives up. Nothing ever accepts.
+struct full_backlog {
+    net::io_context io;
+    net::ip::tcp::acceptor acceptor{io};
+    std::vector<net::ip::tcp::socket> fillers;
+    std::uint16_t port = 0;
+
+    full_backlog()
+    {
+        net::ip::tcp::endpoint endpoint{net::ip::make_address("127.0.0.1"), 0};
+        acceptor.open(endpoint.protocol());
+        acceptor.bind(endpoint);
+        acceptor.listen(0);
+        port = acceptor.local_endpoint().port();
+        for (int i = 0; i < 8; ++i) {
+            auto& socket = fillers.emplace_back(io);
+            socket.open(net::ip::tcp::v4());
+            socket.non_blocking(true);
+            // connect(2) itself: Asio's connect() would wait for the connection to complete.
+            auto target = acceptor.local_endpoint();
+            [[maybe_unused]] int in_progress =
+                ::connect(socket.native_handle(), target.data(), target.size());
+        }
+    }
+};
+
+} // namespace
+
+TEST_CASE("webhook client: a connection never accepted ends at the connect timeout, or at the "
+          "request timeout when that comes first",
+          "[webhooks][client]")
+{
+    full_backlog server;
+    auto request = make_request(fmt::format("http://127.0.0.1:{}/", server.port), loopback);
+    request.connect_timeout = 500ms;
+    request.timeout = 5s;
+    auto result = deliver(request);
+    CHECK(result.outcome == delivery_outcome::connect_error);
+    CHECK(result.error ==
+          fmt::format("cannot connect to 127.0.0.1: 127.0.0.1:{}: no answer within 500 ms",
+                      server.port));
+    CHECK(result.duration >= 500ms);
+    CHECK(result.duration < 3s);
+
+    request.connect_timeout = 5s;
+    request.timeout = 300ms;
+    result = deliver(request);
+    CHECK(result.outcome == delivery_outcome::timeout);
+    // The address had what was left of the 300 ms when it was dialled.
+    CHECK(result.error.starts_with(fmt::format("no connection to 127.0.0.1 within the 300 ms "
+                                               "timeout (127.0.0.1:{}: no answer within ",
+                                               server.port)));
+    CHECK(result.duration >= 300ms);
+    CHECK(result.duration < 3s);
+}
+
+TEST_CASE("webhook client: a name that does not resolve fails within the request timeout",
+          "[webhooks][client]")
+{
+    // .invalid never resolves (RFC 6761). Where DNS answers, that is a prompt failure; where the
+    // name server does not answer, the request timeout ends the wait.
+    auto request = make_request("http://nonexistent.invalid/", network_list{});
+    request.timeout = 2s;
+    auto result = deliver(request);
+    INFO(result.error);
+    if (result.outcome == delivery_outcome::timeout) {
+        CHECK(result.error == "resolving nonexistent.invalid took longer than the 2000 ms timeout");
+    } else {
+        CHECK(result.outcome == delivery_outcome::connect_error);
+        CHECK(result.error.starts_with("cannot resolve nonexistent.invalid: "));
+    }
+    CHECK(result.duration < 3s);
 }
 
 TEST_CASE("webhook client: a refused address is never dialled", "[webhooks][client][ssrf]")

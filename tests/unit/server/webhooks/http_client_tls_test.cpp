@@ -1,4 +1,5 @@
 #include "server/net.hpp"
+#include "server/webhooks/client_tls.hpp"
 #include "server/webhooks/http_client.hpp"
 #include "tests/temp_dir.hpp"
 #include "tests/unit/server/webhooks/test_receiver.hpp"
@@ -196,4 +197,28 @@ TEST_CASE("webhook client TLS: a plain-HTTP server behind an https URL is a TLS 
         deliver(make_request(fmt::format("https://localhost:{}/in", receiver.port()), ""));
     CHECK(result.outcome == delivery_outcome::tls_error);
     CHECK(result.duration < 5s);
+}
+
+TEST_CASE("webhook client TLS: contexts are shared per ca_file and made again when it changes",
+          "[webhooks][client][tls]")
+{
+    test_pki pki;
+    auto system_only = client_tls_context("");
+    REQUIRE(system_only.context);
+    CHECK(client_tls_context("").context == system_only.context);
+
+    auto first = client_tls_context(pki.ca_file);
+    REQUIRE(first.context);
+    CHECK(first.context != system_only.context);
+    CHECK(client_tls_context(pki.ca_file).context == first.context);
+
+    // A second CA in the file: its size changes, so the next call reads it again.
+    std::ofstream{pki.ca_file, std::ios::app} << std::ifstream{pki.cert("other")}.rdbuf();
+    auto changed = client_tls_context(pki.ca_file);
+    REQUIRE(changed.context);
+    CHECK(changed.context != first.context);
+
+    auto missing = client_tls_context((pki.dir.path / "missing.pem").string());
+    CHECK_FALSE(missing.context);
+    CHECK(missing.error.starts_with("cannot load ca_file '"));
 }
