@@ -64,6 +64,19 @@ auto integer_setting(Field settings::*field, long long low, long long high)
     };
 }
 
+// A list of waits (parse_schedule).
+auto schedule_setting(std::vector<std::chrono::seconds> settings::*field)
+{
+    return [field](settings& s, const std::string& value) -> apply_result {
+        auto schedule = parse_schedule(value);
+        if (!schedule) {
+            return "expected 1 to 20 comma-separated durations of at least 1s, e.g. 5s,30s,5m";
+        }
+        s.*field = *schedule;
+        return {};
+    };
+}
+
 const std::vector<setting_spec>& specs()
 {
     static const std::vector<setting_spec> all{
@@ -367,25 +380,11 @@ const std::vector<setting_spec>& specs()
         {"webhook_retry_schedule", "ADMS_WEBHOOK_RETRY_SCHEDULE",
          "waits between probes of an unavailable endpoint, the last repeating (default "
          "5s,30s,1m,2m,5m)",
-         [](settings& s, const std::string& v) -> apply_result {
-             auto schedule = parse_schedule(v);
-             if (!schedule) {
-                 return "expected 1 to 20 comma-separated durations of at least 1s, e.g. 5s,30s,5m";
-             }
-             s.webhook_retry_schedule = *schedule;
-             return {};
-         }},
+         schedule_setting(&settings::webhook_retry_schedule)},
         {"webhook_reject_schedule", "ADMS_WEBHOOK_REJECT_SCHEDULE",
          "waits before re-sending an event a receiver rejected with a 4xx; then it is parked "
          "(default 5s,5m)",
-         [](settings& s, const std::string& v) -> apply_result {
-             auto schedule = parse_schedule(v);
-             if (!schedule) {
-                 return "expected 1 to 20 comma-separated durations of at least 1s, e.g. 5s,5m";
-             }
-             s.webhook_reject_schedule = *schedule;
-             return {};
-         }},
+         schedule_setting(&settings::webhook_reject_schedule)},
         {"webhook_disable_after", "ADMS_WEBHOOK_DISABLE_AFTER",
          "disable an endpoint unavailable this long, keeping its events (default 5d; off: never)",
          [](settings& s, const std::string& v) -> apply_result {
