@@ -25,7 +25,7 @@ send_result failed(send_outcome outcome)
 
 } // namespace
 
-TEST_CASE("Only a 2xx is delivered; 410 is gone; other 4xx reject the event; the rest make the "
+TEST_CASE("Only a 2xx is delivered, 410 is gone, other 4xx reject the event, the rest make the "
           "endpoint unavailable",
           "[webhooks][policy]")
 {
@@ -78,7 +78,7 @@ TEST_CASE("A rejected event waits each step of the reject schedule, then is park
     CHECK_FALSE(reject_wait({}, 1));
 }
 
-TEST_CASE("An endpoint wants the types and devices it names; webhook.test only when sent",
+TEST_CASE("An endpoint wants the types and devices it names, and webhook.test only when sent",
           "[webhooks][endpoint]")
 {
     webhook_endpoint e;
@@ -97,7 +97,7 @@ TEST_CASE("An endpoint wants the types and devices it names; webhook.test only w
     CHECK_FALSE(known_event_type("punch"));
 }
 
-TEST_CASE("An endpoint survives its stored row; secrets in grace sign until they expire",
+TEST_CASE("An endpoint survives its stored row, and secrets in grace sign until they expire",
           "[webhooks][endpoint]")
 {
     webhook_endpoint e;
