@@ -1,5 +1,6 @@
 #pragma once
 
+#include "server/config/export_settings.hpp"
 #include "server/config/setting_values.hpp"
 
 #include <chrono>
@@ -79,6 +80,7 @@ struct settings {
     std::chrono::seconds drift_threshold{60};
     bool drift_auto_sync = false;
     std::map<std::string, device_settings> devices; // by SN
+    export_table exports; // [exports.<name>]: scheduled payroll exports (config file only)
 };
 
 // The result of reading the settings: either settings, or a one-line error naming the setting
