@@ -172,6 +172,25 @@ CREATE TABLE clock_offset (
 CREATE INDEX clock_offset_by_device ON clock_offset (serial_number, id);
 CREATE INDEX clock_offset_by_age ON clock_offset (serial_number, measured_at_ms);
 )sql",
+    // NOTE for the merge: this is the payroll exports' migration. It is written to follow the
+    // outbox migration (version 3 to 4) and must stay after it: on merging, put it at index 4
+    // and make schema_version 5.
+    R"sql(
+-- Scheduled payroll exports: per [exports.<name>], the last day the schedule wrote (the schedule
+-- resumes after it) and the latest file written, scheduled or on demand. Days are YYYY-MM-DD.
+CREATE TABLE export_state (
+    name               TEXT PRIMARY KEY NOT NULL,
+    last_completed_day TEXT CHECK (last_completed_day GLOB
+                                   '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+    last_run_day       TEXT NOT NULL CHECK (last_run_day GLOB
+                                            '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+    last_run_file      TEXT NOT NULL,
+    last_run_rows      INTEGER NOT NULL CHECK (last_run_rows >= 0),
+    last_run_bytes     INTEGER NOT NULL CHECK (last_run_bytes >= 0),
+    last_run_at_ms     INTEGER NOT NULL,
+    last_run_scheduled INTEGER NOT NULL CHECK (last_run_scheduled IN (0, 1))
+) STRICT, WITHOUT ROWID;
+)sql",
 };
 
 } // namespace

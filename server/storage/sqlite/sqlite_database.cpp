@@ -17,7 +17,8 @@ namespace {
 class sqlite_write_tx final : public write_tx {
   public:
     explicit sqlite_write_tx(connection& db)
-        : db_{db}, devices_{db}, punches_{db}, uploads_{db}, commands_{db}, clocks_{db}
+        : db_{db}, devices_{db}, punches_{db}, uploads_{db}, commands_{db}, clocks_{db}, exports_{
+                                                                                             db}
     {
     }
 
@@ -26,6 +27,7 @@ class sqlite_write_tx final : public write_tx {
     upload_writer& uploads() override { return uploads_; }
     command_writer& commands() override { return commands_; }
     clock_writer& clocks() override { return clocks_; }
+    export_writer& exports() override { return exports_; }
 
     storage_status probe() override
     {
@@ -47,6 +49,7 @@ class sqlite_write_tx final : public write_tx {
     sqlite_upload_writer uploads_;
     sqlite_command_writer commands_;
     sqlite_clock_writer clocks_;
+    sqlite_export_writer exports_;
 };
 
 // Opens the read-write connection and brings it to the current schema: WAL, synchronous=FULL,
@@ -130,7 +133,7 @@ std::string why_not_writable(const std::filesystem::path& file, const std::strin
 sqlite_database::sqlite_database(std::filesystem::path file, sqlite_open_options options)
     : file_{std::move(file)}, options_{options}, writer_{std::make_unique<shared_connection>()},
       reader_{std::make_unique<shared_connection>()}, devices_{*reader_}, punches_{*reader_},
-      uploads_{*reader_}, commands_{*reader_}, clocks_{*reader_}
+      uploads_{*reader_}, commands_{*reader_}, clocks_{*reader_}, exports_{*reader_}
 {
 }
 

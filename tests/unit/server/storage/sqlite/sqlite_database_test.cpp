@@ -186,16 +186,16 @@ TEST_CASE("A database locked by another connection makes a store fail as a value
     CHECK(*retried.value == store_counts{1, 0});
 }
 
-TEST_CASE("A new database is at schema version 3 and the admin API's device settings round-trip",
+TEST_CASE("A new database is at schema version 4 and the admin API's device settings round-trip",
           "[storage][sqlite]")
 {
     temp_dir dir;
     auto store = open_store(dir.db());
     {
         raw_connection raw{dir.db()};
-        CHECK(raw.text("PRAGMA user_version") == "3");
+        CHECK(raw.text("PRAGMA user_version") == "4");
     }
-    CHECK(sqlite_database::schema_version == 3);
+    CHECK(sqlite_database::schema_version == 4);
 
     device_record d;
     d.serial_number = "A1";
@@ -269,7 +269,8 @@ TEST_CASE("A version 1 database is migrated to version 2 and keeps its rows", "[
     CHECK_FALSE(sqlite_database::migration_sql(0).empty());
     CHECK_FALSE(sqlite_database::migration_sql(1).empty());
     CHECK_FALSE(sqlite_database::migration_sql(2).empty());
-    CHECK(sqlite_database::migration_sql(3).empty());
+    CHECK_FALSE(sqlite_database::migration_sql(3).empty());
+    CHECK(sqlite_database::migration_sql(4).empty());
     CHECK(sqlite_database::migration_sql(-1).empty());
     {
         raw_connection raw{dir.db()};
@@ -296,7 +297,7 @@ TEST_CASE("A version 1 database is migrated to version 2 and keeps its rows", "[
           std::vector<std::string>{"OLD1 7 2025-03-01 08:00:00"});
 
     raw_connection raw{dir.db()};
-    CHECK(raw.text("PRAGMA user_version") == "3");
+    CHECK(raw.text("PRAGMA user_version") == "4");
     CHECK(raw.text("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = "
                    "'punch_by_pin'") == "1");
     // The new columns are writable on the migrated table.
@@ -305,6 +306,32 @@ TEST_CASE("A version 1 database is migrated to version 2 and keeps its rows", "[
     auto stored = store->upsert_device(updated);
     REQUIRE(stored);
     CHECK(stored.value->sync_interval_minutes == 0);
+}
+
+TEST_CASE("A database from before the payroll exports is migrated and records export runs",
+          "[storage][sqlite]")
+{
+    temp_dir dir;
+    {
+        raw_connection raw{dir.db()};
+        for (int v = 0; v < 3; ++v) {
+            raw.exec(std::string{sqlite_database::migration_sql(v)}.c_str());
+        }
+        raw.exec("PRAGMA user_version = 3");
+    }
+    auto store = open_store(dir.db());
+    export_run run;
+    run.name = "payroll";
+    run.day = std::chrono::local_days{std::chrono::year{2026} / 11 / 30};
+    run.file = "/srv/payroll/punches-2026-11-30.csv";
+    run.scheduled = true;
+    REQUIRE(store->record_export_run(run));
+    raw_connection raw{dir.db()};
+    CHECK(raw.text("SELECT last_completed_day FROM export_state WHERE name = 'payroll'") ==
+          "2026-11-30");
+    // The schema keeps the days readable and ordered as text.
+    CHECK(sqlite3_exec(raw.db, "UPDATE export_state SET last_completed_day = '30.11.2026'", nullptr,
+                       nullptr, nullptr) == SQLITE_CONSTRAINT);
 }
 
 TEST_CASE("A serial number list longer than SQLite's parameter limit is an error value",
