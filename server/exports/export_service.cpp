@@ -139,24 +139,24 @@ net::awaitable<export_outcome> export_service::run_day(const std::string& name, 
     }
     auto device_of = device_lookup_now_();
     auto started = std::chrono::steady_clock::now();
-    auto written = co_await files_->run([this, directory, day, device_of] {
-        return write_day_file(store_.punches(), directory, day, device_of, stopping_);
-    });
+    // By reference: the locals outlive the await, and g++ 12 may destroy a by-value capture of
+    // a temporary lambda twice across co_await (the codebase's calls all capture [&]).
+    auto written = co_await files_->run(
+        [&] { return write_day_file(store_.punches(), directory, day, device_of, stopping_); });
     if (written.run) {
         auto run = std::move(*written.run);
         run.name = name;
         run.scheduled = scheduled;
         // The hook first: should recording fail after it, the run is retried and its event
         // written again (at least once), never recorded without its event.
-        auto recorded =
-            co_await writer_.run([run, hook = on_completed_](write_tx& tx) -> storage_status {
-                if (hook) {
-                    if (auto hooked = hook(tx, run); !hooked) {
-                        return hooked;
-                    }
+        auto recorded = co_await writer_.run([&](write_tx& tx) -> storage_status {
+            if (on_completed_) {
+                if (auto hooked = on_completed_(tx, run); !hooked) {
+                    return hooked;
                 }
-                return tx.exports().record_export_run(run);
-            });
+            }
+            return tx.exports().record_export_run(run);
+        });
         if (recorded) {
             outcome.run = std::move(run);
         } else {
