@@ -44,7 +44,7 @@ export_state state_of(test_store& store, std::string_view name)
 
 } // namespace
 
-TEST_CASE("Export runs are recorded; the last completed day moves forward with scheduled runs",
+TEST_CASE("Export runs are recorded and scheduled runs move the last completed day forward",
           "[storage][contract]")
 {
     auto backend = make_backend_factory();
