@@ -9,7 +9,10 @@
 #  - server/storage/ includes server/http/, server/admin/ or server/devices/;
 #  - server/records/ includes server/http/, admin/, devices/, events/, webhooks/ or exports/;
 #  - anything but the composition root (server/app.*, server/main.cpp, server/routes.*) and
-#    server/admin/ itself includes server/admin/ (tests may).
+#    server/admin/ itself includes server/admin/ (tests may);
+#  - anything but the composition root, server/admin/ and server/exports/ itself includes
+#    server/exports/ (the payroll exports sit on top, like the admin API);
+#  - the export schedule (server/exports/export_schedule.*) is pure like the timekeeping parts.
 set -u
 root=${1:-.}
 cd "$root" || exit 2
@@ -21,7 +24,8 @@ fail() {
 
 pure_timekeeping="server/timekeeping/time_sync_policy.hpp server/timekeeping/time_sync_policy.cpp
   server/timekeeping/clock_estimate.hpp server/timekeeping/clock_estimate.cpp
-  server/timekeeping/drift_watch.hpp server/timekeeping/drift_watch.cpp"
+  server/timekeeping/drift_watch.hpp server/timekeeping/drift_watch.cpp
+  server/exports/export_schedule.hpp server/exports/export_schedule.cpp"
 
 # Our own includes: "protocol/…", "tz/…", "server/…".
 if grep -nE '#include *"(tz|server)/' -r protocol; then
@@ -64,5 +68,11 @@ if [ -n "$admin_users" ]; then
   fail "only the composition root (server/app.*, server/main.cpp, server/routes.*) includes server/admin/"
 fi
 
-[ $status -eq 0 ] && echo "the dependency rule holds: protocol/ and tz/ are pure, storage/ and admin/ keep their place"
+exports_users=$(grep -rlE '#include *"server/exports/' server | grep -vE '^server/(app\.(hpp|cpp)|main\.cpp|routes\.(hpp|cpp)|admin/|exports/)')
+if [ -n "$exports_users" ]; then
+  echo "$exports_users" >&2
+  fail "only the composition root (server/app.*, server/main.cpp, server/routes.*) and server/admin/ include server/exports/"
+fi
+
+[ $status -eq 0 ] && echo "the dependency rule holds: protocol/ and tz/ are pure, storage/, admin/ and exports/ keep their place"
 exit $status
