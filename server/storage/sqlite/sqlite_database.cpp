@@ -17,8 +17,7 @@ namespace {
 class sqlite_write_tx final : public write_tx {
   public:
     explicit sqlite_write_tx(connection& db)
-        : db_{db}, devices_{db}, punches_{db}, uploads_{db}, commands_{db}, clocks_{db}, exports_{
-                                                                                             db}
+        : db_{db}, devices_{db}, punches_{db}, uploads_{db}, commands_{db}, clocks_{db}
     {
     }
 
@@ -49,7 +48,7 @@ class sqlite_write_tx final : public write_tx {
     sqlite_upload_writer uploads_;
     sqlite_command_writer commands_;
     sqlite_clock_writer clocks_;
-    sqlite_export_writer exports_;
+    sqlite_export_writer exports_{db_};
 };
 
 // Opens the read-write connection and brings it to the current schema: WAL, synchronous=FULL,
