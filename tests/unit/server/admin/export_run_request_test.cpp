@@ -24,7 +24,8 @@ TEST_CASE("An export run asks for one date, YYYY-MM-DD, and names the field when
         auto refused = parse_export_run(bad);
         REQUIRE_FALSE(refused);
         CHECK(refused.error.field == "date");
-        CHECK_THAT(refused.error.message, Catch::StartsWith("expected the devices' wall-clock day"));
+        CHECK_THAT(refused.error.message,
+                   Catch::StartsWith("expected the devices' wall-clock day"));
     }
     auto wrong_type = parse_export_run(R"({"date": 20261130})");
     REQUIRE_FALSE(wrong_type);
