@@ -85,6 +85,26 @@ std::string format_civil_time(std::chrono::local_seconds time, char separator)
                        tod.seconds().count());
 }
 
+std::optional<std::chrono::local_days> parse_civil_date(std::string_view text)
+{
+    if (text.size() != 10) {
+        return std::nullopt;
+    }
+    // The same fields as a whole time at midnight, so both read dates by one rule.
+    std::string at_midnight{text};
+    at_midnight += " 00:00:00";
+    auto time = parse_civil_time(at_midnight);
+    if (!time) {
+        return std::nullopt;
+    }
+    return std::chrono::floor<std::chrono::days>(*time);
+}
+
+std::string format_civil_date(std::chrono::local_days day)
+{
+    return format_civil_time(day).substr(0, 10);
+}
+
 std::string format_compact_time(std::chrono::local_seconds time)
 {
     auto [date, tod] = split(time);

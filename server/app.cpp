@@ -1,10 +1,14 @@
 #include "server/app.hpp"
 
+#include "protocol/civil_time.hpp"
 #include "protocol/zk_time.hpp"
 #include "server/admin/admin_api.hpp"
+#include "server/admin/exports_api.hpp"
 #include "server/devices/command_waiters.hpp"
 #include "server/devices/device_service.hpp"
 #include "server/events/event_stream.hpp"
+#include "server/devices/punch_devices.hpp"
+#include "server/exports/export_service.hpp"
 #include "server/http/listener.hpp"
 #include "server/http/session.hpp"
 #include "server/http/tls.hpp"
@@ -83,6 +87,8 @@ struct app::impl {
     std::unique_ptr<webhook_relay> relay;
     std::unique_ptr<webhook_service> webhooks;
     std::unique_ptr<admin_api> admin;
+    std::unique_ptr<export_service> exports;
+    std::unique_ptr<exports_api> exports_handlers;
     std::unique_ptr<time_service> times;
     std::unique_ptr<router> routes;
     std::unique_ptr<http_sessions> sessions;
@@ -99,6 +105,7 @@ struct app::impl {
     std::string open_storage();
     std::string build_services();
     std::string build_webhooks();
+    std::string build_exports();
     std::string bind_listeners();
     std::string start_time_services();
     start_result ports() const;
@@ -125,6 +132,9 @@ std::string app::impl::check_settings() const
     }
     if (auto networks = network_list::parse(config.device_networks); !networks.value) {
         return fmt::format("invalid device_networks: {}", networks.error);
+    }
+    if (auto error = check_exports(config.exports); !error.empty()) {
+        return error;
     }
     if (config.admin_tls && config.admin_listen.empty()) {
         return "admin_tls needs admin_listen: the admin API shares the device listener (use "
@@ -193,8 +203,11 @@ std::string app::impl::build_services()
         [this](std::string_view id) { return devices->zone_name_of(id); }, stats,
         network_list::parse(config.device_networks).value);
 
+    if (auto error = build_exports(); !error.empty()) {
+        return error;
+    }
     routes = std::make_unique<router>(
-        server_routes(config, *devices, *times, *admin),
+        server_routes(config, *devices, *times, *admin, *exports_handlers),
         [this](const http_request& request) { return admin->authenticate(request); });
     if (!config.tls_listen.empty() || config.admin_tls) {
         auto made = make_tls_context(config.tls_cert, config.tls_key);
@@ -237,6 +250,38 @@ std::string app::impl::build_webhooks()
     }
     events.set_routes(hook_routes.get());
     events.subscribe(relay.get());
+    return {};
+}
+
+// The payroll exports: their state read and a crash's temporaries removed before anything runs.
+std::string app::impl::build_exports()
+{
+    // export.completed is staged in the commit that records the run. The relay's periodic
+    // rescan (every few seconds) delivers it: the hook runs inside the batch, before the commit
+    // a wake-up would have to follow.
+    auto announce = [this](write_tx& tx, const export_run& run) -> storage_status {
+        if (!events.active()) {
+            return std::monostate{};
+        }
+        boost::json::object data;
+        data["export"] = run.name;
+        data["date"] = protocol::format_civil_date(run.day);
+        data["file"] = run.file;
+        data["rows"] = run.rows;
+        data["bytes"] = run.bytes;
+        data["scheduled"] = run.scheduled;
+        std::vector<event> announced{{"export.completed", "", std::move(data)}};
+        std::vector<published_event> staged;
+        return events.stage(tx, announced, staged);
+    };
+    exports = std::make_unique<export_service>(
+        config.exports, zone, *store, *writer, [this] { return make_device_lookup(*devices); }, log,
+        stats, announce);
+    if (auto loaded = exports->load(); !loaded) {
+        return fmt::format("cannot read the exports' state in '{}': {}", config.data_dir,
+                           loaded.error.message);
+    }
+    exports_handlers = std::make_unique<exports_api>(*exports);
     return {};
 }
 
@@ -368,6 +413,7 @@ app::start_result app::start()
     }
     net::co_spawn(s.io, s.probe_loop(), net::detached);
     s.relay->start();
+    net::co_spawn(s.io, s.exports->run_schedule(), net::detached);
     for (unsigned i = 0; i < s.config.threads; ++i) {
         s.threads.emplace_back([&s] { s.io.run(); });
     }
@@ -395,9 +441,11 @@ void app::stop()
     if (s.ntp) {
         s.ntp->close();
     }
-    // Requests waiting for a device's confirmation answer 503 now instead of holding the drain.
+    // Requests waiting for a device's confirmation answer 503 now instead of holding the drain;
+    // a file being exported is abandoned (its temporary removed), its request answered.
     s.admin->stop();
     s.relay->stop(); // no new deliveries; one in flight is sent again at the next start
+    s.exports->stop();
     // Let requests already read finish their commit and reply, within a bound.
     auto deadline = std::chrono::steady_clock::now() + drain_timeout;
     while (s.sessions->busy() > 0 && std::chrono::steady_clock::now() < deadline) {

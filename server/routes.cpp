@@ -1,13 +1,14 @@
 #include "server/routes.hpp"
 
 #include "server/admin/admin_api.hpp"
+#include "server/admin/exports_api.hpp"
 #include "server/devices/device_service.hpp"
 #include "server/timekeeping/time_service.hpp"
 
 namespace adms::server {
 
 std::vector<route> server_routes(const settings& config, device_service& devices,
-                                 const time_service& times, admin_api& admin)
+                                 const time_service& times, admin_api& admin, exports_api& exports)
 {
     constexpr auto on_devices = route_scope::devices;
     constexpr auto on_admin = route_scope::admin;
@@ -104,6 +105,9 @@ std::vector<route> server_routes(const settings& config, device_service& devices
          admin.route(&admin_api::get_delivery)},
         {on_admin, "POST", "/webhooks/{name}/deliveries/{event_id}/retry", bearer, no_query,
          admin.route(&admin_api::retry_delivery)},
+        {on_admin, "GET", "/exports", bearer, no_query, exports.route(&exports_api::list)},
+        {on_admin, "POST", "/exports/{name}/run", bearer, no_query,
+         exports.route(&exports_api::run)},
     };
 }
 

@@ -15,6 +15,9 @@
 #    anything but the composition root, server/admin/ and server/webhooks/ includes it;
 #  - server/events/ includes http/, admin/, devices/, webhooks/, exports/ or timekeeping/;
 #  - the webhooks' pure parts (URL and address rules, Retry-After) do I/O or read the clock.
+#  - anything but the composition root, server/admin/ and server/exports/ itself includes
+#    server/exports/ (the payroll exports sit on top, like the admin API);
+#  - the export schedule (server/exports/export_schedule.*) is pure like the timekeeping parts.
 set -u
 root=${1:-.}
 cd "$root" || exit 2
@@ -26,7 +29,8 @@ fail() {
 
 pure_timekeeping="server/timekeeping/time_sync_policy.hpp server/timekeeping/time_sync_policy.cpp
   server/timekeeping/clock_estimate.hpp server/timekeeping/clock_estimate.cpp
-  server/timekeeping/drift_watch.hpp server/timekeeping/drift_watch.cpp"
+  server/timekeeping/drift_watch.hpp server/timekeeping/drift_watch.cpp
+  server/exports/export_schedule.hpp server/exports/export_schedule.cpp"
 # The webhooks' rules on outside input: which addresses may be dialled, which URLs are accepted,
 # how long a Retry-After asks to wait ("now" is a parameter).
 pure_webhooks="server/webhooks/address_policy.hpp server/webhooks/address_policy.cpp
@@ -91,5 +95,11 @@ if [ -n "$webhook_users" ]; then
   fail "only the composition root (server/app.*, server/main.cpp, server/routes.*) and server/admin/ include server/webhooks/"
 fi
 
-[ $status -eq 0 ] && echo "the dependency rule holds: protocol/ and tz/ are pure, storage/, admin/ and webhooks/ keep their place"
+exports_users=$(grep -rlE '#include *"server/exports/' server | grep -vE '^server/(app\.(hpp|cpp)|main\.cpp|routes\.(hpp|cpp)|admin/|exports/)')
+if [ -n "$exports_users" ]; then
+  echo "$exports_users" >&2
+  fail "only the composition root (server/app.*, server/main.cpp, server/routes.*) and server/admin/ include server/exports/"
+fi
+
+[ $status -eq 0 ] && echo "the dependency rule holds: protocol/ and tz/ are pure, storage/, admin/, webhooks/ and exports/ keep their place"
 exit $status

@@ -2,6 +2,7 @@
 
 #include "protocol/devicecmd.hpp"
 #include "protocol/text.hpp"
+#include "server/devices/punch_devices.hpp"
 #include "server/records/punch_format.hpp"
 
 #include <fmt/format.h>
@@ -42,8 +43,7 @@ std::string id_of(const device_snapshot& d)
 
 tz::zone zone_of(const device_snapshot& d)
 {
-    auto found = tz::locate_zone(d.zone_name);
-    return found ? *found.value : *tz::locate_zone("UTC").value;
+    return zone_in_force(d);
 }
 
 json::value optional_time(const std::optional<instant>& t, const tz::zone& zone)

@@ -1,23 +1,22 @@
 #include "protocol/text.hpp"
 #include "server/admin/admin_api.hpp"
 #include "server/admin/admin_support.hpp"
-#include "server/records/punch_format.hpp"
+#include "server/devices/punch_devices.hpp"
 #include "server/net.hpp"
+#include "server/records/punch_csv.hpp"
+#include "server/records/punch_format.hpp"
 #include "server/storage/blocking_pool.hpp"
 
 #include <fmt/format.h>
 
-#include <functional>
-#include <map>
 #include <memory>
 
 namespace adms::server {
 namespace {
 
-// Punch pages: the default and largest `limit`, and the rows per CSV chunk.
+// Punch pages: the default and largest `limit` (a CSV export pages by punch_csv_pages).
 constexpr std::size_t default_punch_limit = 1000;
 constexpr std::size_t max_punch_limit = 10000;
-constexpr std::size_t csv_page_rows = 2000;
 
 // What the query of GET /punches(.csv) asks for, or the reply refusing it.
 struct punch_request {
@@ -91,31 +90,6 @@ punch_request read_punch_request(const query_params& params, bool csv,
     return out;
 }
 
-// The API id and zone of a punch's device (its SN and UTC for a device no longer known).
-using device_lookup = std::function<punch_device(const stored_punch&)>;
-
-device_lookup make_device_lookup(const device_service& devices)
-{
-    auto known = std::make_shared<std::map<std::string, punch_device, std::less<>>>();
-    for (const auto& d : devices.devices()) {
-        known->emplace(d.record.serial_number, punch_device{id_of(d), zone_of(d)});
-    }
-    return [known](const stored_punch& p) -> punch_device {
-        if (auto it = known->find(p.serial_number); it != known->end()) {
-            return it->second;
-        }
-        return {p.serial_number, *tz::locate_zone("UTC").value};
-    };
-}
-
-// Where a CSV export is: the next page's filter and what is left to send.
-struct export_state {
-    punch_filter filter;
-    std::optional<std::size_t> remaining;
-    bool header_sent = false;
-    bool done = false;
-};
-
 } // namespace
 
 boost::asio::awaitable<http_response> admin_api::punches(const http_request&,
@@ -158,45 +132,27 @@ boost::asio::awaitable<http_response> admin_api::punches_csv(const http_request&
         co_return std::move(*asked.refused);
     }
     auto device_of = make_device_lookup(devices);
-    // Pages of csv_page_rows up to the last punch stored now (a stable end), streamed.
+    // Pages up to the last punch stored now (a stable end), streamed.
     auto last = co_await reader.run([&] { return store.punches().last_punch_id(); });
     if (!last) {
         co_return storage_unavailable(last.error);
     }
-    auto state = std::make_shared<export_state>();
-    state->filter = asked.filter;
-    state->filter.up_to_id = *last.value;
-    state->remaining = asked.csv_limit;
+    auto filter = asked.filter;
+    filter.up_to_id = *last.value;
+    auto pages =
+        std::make_shared<punch_csv_pages>(std::move(filter), asked.csv_limit, std::move(device_of));
     http_response reply{200, "text/csv; charset=utf-8", {}, {}, {}};
     reply.headers.emplace_back("Content-Disposition", "attachment; filename=\"punches.csv\"");
-    reply.stream = [this, state,
-                    device_of]() -> boost::asio::awaitable<std::optional<std::string>> {
-        std::string chunk;
-        if (!state->header_sent) {
-            state->header_sent = true;
-            chunk = csv_header();
+    reply.stream = [this, pages]() -> boost::asio::awaitable<std::optional<std::string>> {
+        if (pages->done()) {
+            co_return std::string{};
         }
-        if (state->done) {
-            co_return chunk;
-        }
-        auto page = state->filter;
-        page.limit = std::min(csv_page_rows, state->remaining.value_or(csv_page_rows));
+        auto page = pages->next_page();
         auto rows = co_await reader.run([&] { return store.punches().query_punches(page); });
         if (!rows) {
             co_return std::nullopt;
         }
-        for (const auto& p : *rows.value) {
-            chunk += csv_row(p, device_of(p));
-        }
-        if (state->remaining) {
-            *state->remaining -= rows.value->size();
-        }
-        if (rows.value->size() < page.limit || state->remaining == std::size_t{0}) {
-            state->done = true;
-        } else {
-            state->filter.after_id = rows.value->back().id;
-        }
-        co_return chunk;
+        co_return pages->take(*rows.value);
     };
     co_return reply;
 }

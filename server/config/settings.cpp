@@ -1,6 +1,7 @@
 #include "server/config/settings.hpp"
 
 #include "protocol/text.hpp"
+#include "server/config/export_tables.hpp"
 #include "server/config/mqtt_url.hpp"
 #include "server/config/setting_values.hpp"
 #include "server/config/webhook_config.hpp"
@@ -531,6 +532,12 @@ apply_result apply_file(settings& s, const std::string& path)
                 continue;
             }
             return "invalid devices: expected a table of [devices.<SN>]";
+        }
+        if (key == "exports") {
+            if (auto error = read_export_tables(node, s.exports); !error.empty()) {
+                return error;
+            }
+            continue;
         }
         auto spec = std::find_if(specs().begin(), specs().end(),
                                  [&](const setting_spec& sp) { return key == sp.key; });

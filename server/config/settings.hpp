@@ -1,5 +1,6 @@
 #pragma once
 
+#include "server/config/export_settings.hpp"
 #include "server/config/setting_values.hpp"
 
 #include <chrono>
@@ -110,6 +111,7 @@ struct settings {
     // device.offline: no request for this many poll delays.
     unsigned device_offline_polls = 6;
     std::map<std::string, webhook_config> webhooks; // by name
+    export_table exports; // [exports.<name>]: scheduled payroll exports (config file only)
 };
 
 // The result of reading the settings: either settings, or a one-line error naming the setting

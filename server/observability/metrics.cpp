@@ -127,6 +127,17 @@ struct metrics::impl {
             .Register(registry)};
     Counter& ntp_answered{ntp_family.Add({{"result", "answered"}})};
     Counter& ntp_dropped{ntp_family.Add({{"result", "dropped"}})};
+    // The payroll exports (labelled by configured export name: a bounded set).
+    Family<Counter>& export_family{
+        prometheus::BuildCounter()
+            .Name("admsd_export_runs_total")
+            .Help("Payroll export runs, by export and outcome: written or failed")
+            .Register(registry)};
+    Family<Gauge>& export_success_family{
+        prometheus::BuildGauge()
+            .Name("admsd_export_last_success_timestamp_seconds")
+            .Help("When each payroll export last wrote its file (Unix time)")
+            .Register(registry)};
     Family<Gauge>& device_family;
     Gauge& devices_known;
     Gauge& devices_online;
@@ -288,6 +299,18 @@ void metrics::forget_webhook_endpoints_except(const std::vector<std::string>& na
 void metrics::ntp_request(bool answered)
 {
     (answered ? impl_->ntp_answered : impl_->ntp_dropped).Increment();
+}
+
+void metrics::export_run(std::string_view name, bool written,
+                         std::chrono::system_clock::time_point at)
+{
+    std::string label{name};
+    impl_->export_family.Add({{"export", label}, {"outcome", written ? "written" : "failed"}})
+        .Increment();
+    if (written) {
+        impl_->export_success_family.Add({{"export", label}})
+            .Set(std::chrono::duration<double>(at.time_since_epoch()).count());
+    }
 }
 
 std::string metrics::render(std::size_t devices_known, std::size_t devices_online) const

@@ -45,6 +45,9 @@ class metrics {
     void time_service_answer(time_transport transport, time_request_kind kind, int code);
     // One storage write transaction (from the writer's queue to its commit).
     void database_commit(std::chrono::nanoseconds latency);
+    // One payroll export run of `name` (a configured export): its file written, or not; a
+    // written one sets the export's last-success time to `at`.
+    void export_run(std::string_view name, bool written, std::chrono::system_clock::time_point at);
     // One datagram on the NTP port: answered, or dropped (malformed, not a client request).
     void ntp_request(bool answered);
 

@@ -6,6 +6,7 @@
 #include <boost/json/object.hpp>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,6 +48,8 @@ struct punch_device {
 // punch_json shows of it, without reading it back.
 stored_punch stored_punch_of(std::string_view serial_number, const punch_input& input,
                              std::int64_t id, instant received_at);
+// The device a punch row shows (server/devices/punch_devices.hpp makes one from the registry).
+using device_lookup = std::function<punch_device(const stored_punch&)>;
 
 // One punch as a JSON row: device, sn, pin, local_time (as the device sent it), time (that
 // local time with the offset it was placed with on arrival, ISO 8601), utc, status, verify,

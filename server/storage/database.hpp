@@ -4,6 +4,7 @@
 #include "server/storage/command_store.hpp"
 #include "server/storage/device_store.hpp"
 #include "server/storage/outbox_store.hpp"
+#include "server/storage/export_store.hpp"
 #include "server/storage/punch_store.hpp"
 #include "server/storage/result.hpp"
 #include "server/storage/upload_store.hpp"
@@ -14,10 +15,10 @@
 #include <utility>
 
 // The durable store behind the server: devices, punches, everything else a device uploads, the
-// per-device command queue and the drift watch's history. Plain interfaces and value types, one
-// header per concern (no SQLite here: these headers are widely included); server/storage/sqlite/
-// is the implementation, and every backend passes the contract suite in
-// tests/unit/server/storage/contract/.
+// per-device command queue, the drift watch's history and the payroll exports' state. Plain
+// interfaces and value types, one header per concern (no SQLite here: these headers are widely
+// included); server/storage/sqlite/ is the implementation, and every backend passes the
+// contract suite in tests/unit/server/storage/contract/.
 //
 // The shape: reads go through the stores a `database` hands out (devices(), punches(), ...).
 // Writes exist only on the writer views of a `write_tx`, and only write_batch makes one: what one
@@ -50,6 +51,7 @@ class write_tx {
     // the error is returned, while the batch's other calls stand. For data and the events that
     // announce it: a punch is never stored without its event, nor an event without its punch.
     virtual storage_status atomic(const std::function<storage_status()>& work) = 0;
+    virtual export_writer& exports() = 0;
     // A small durable write: the batch's commit then fails as an upload's would while the disk is
     // full, read-only or locked. The server probes with it to notice recovery.
     virtual storage_status probe() = 0;
@@ -70,6 +72,7 @@ class database {
     virtual command_store& commands() = 0;
     virtual clock_store& clocks() = 0;
     virtual outbox_store& outbox() = 0;
+    virtual export_store& exports() = 0;
 
     // Group commit: runs `work` inside one transaction committed once at the end, so the writes
     // of many requests share one commit (one fsync). Each writer call `work` makes through `tx`

@@ -492,6 +492,13 @@ net::awaitable<void> webhook_relay::housekeeping()
                                         summary.value->failed, age);
             }
             ep = find(endpoint.name);
+            // A rescan: events no wake-up announced (written by a hook inside a batch, or by
+            // another process on the same database) are delivered within one round.
+            if (ep != nullptr && ep->up && endpoint.enabled && summary &&
+                summary.value->pending > 0) {
+                co_await load(endpoint.name);
+                ep = find(endpoint.name);
+            }
             if (ep != nullptr && !ep->up && ep->down_since && endpoint.enabled &&
                 settings_.disable_after.count() > 0 &&
                 now - *ep->down_since >= settings_.disable_after) {

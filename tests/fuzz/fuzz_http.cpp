@@ -10,8 +10,11 @@
 
 #include "protocol/zk_time.hpp"
 #include "server/admin/admin_api.hpp"
+#include "server/admin/exports_api.hpp"
 #include "server/devices/command_waiters.hpp"
 #include "server/devices/device_service.hpp"
+#include "server/devices/punch_devices.hpp"
+#include "server/exports/export_service.hpp"
 #include "server/net.hpp"
 #include "server/observability/logger.hpp"
 #include "server/observability/metrics.hpp"
@@ -106,6 +109,10 @@ struct server_state {
                                            .sync_at = std::chrono::minutes{90},
                                            .sync_interval = std::chrono::minutes{240},
                                            .comm_key = {}};
+        // One payroll export, so POST /exports/{name}/run reaches the file writer.
+        config.exports["payroll"] = {.at = std::chrono::minutes{90},
+                                     .directory = (data_dir / "exports").string(),
+                                     .format = "csv"};
     }
 
     // Replaces the database and every object that holds its state with fresh ones.
@@ -113,6 +120,8 @@ struct server_state {
     {
         routes.reset();
         times.reset();
+        exports_handlers.reset();
+        exports.reset();
         admin.reset();
         webhooks.reset();
         relay_io.reset(); // its queued handlers point at the relay: dropped first
@@ -157,8 +166,13 @@ struct server_state {
         times = std::make_unique<time_service>(
             [this](std::string_view id) { return devices->zone_name_of(id); }, *stats,
             network_list::parse("").value);
+        exports = std::make_unique<export_service>(
+            config.exports, zone, *store, *writer, [this] { return make_device_lookup(*devices); },
+            log, *stats);
+        FUZZ_CHECK(exports->load());
+        exports_handlers = std::make_unique<exports_api>(*exports);
         routes = std::make_unique<router>(
-            server_routes(config, *devices, *times, *admin),
+            server_routes(config, *devices, *times, *admin, *exports_handlers),
             [this](const http_request& request) { return admin->authenticate(request); });
     }
 
@@ -180,6 +194,8 @@ struct server_state {
     std::unique_ptr<webhook_relay> relay;
     std::unique_ptr<webhook_service> webhooks;
     std::unique_ptr<admin_api> admin;
+    std::unique_ptr<export_service> exports;
+    std::unique_ptr<exports_api> exports_handlers;
     std::unique_ptr<time_service> times;
     std::unique_ptr<router> routes;
     net::io_context io;

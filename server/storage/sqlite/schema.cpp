@@ -223,6 +223,22 @@ CREATE TABLE webhook_attempt (
     FOREIGN KEY (endpoint, seq) REFERENCES webhook_delivery (endpoint, seq) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
 )sql",
+    R"sql(
+-- Scheduled payroll exports: per [exports.<name>], the last day the schedule wrote (the schedule
+-- resumes after it) and the latest file written, scheduled or on demand. Days are YYYY-MM-DD.
+CREATE TABLE export_state (
+    name               TEXT PRIMARY KEY NOT NULL,
+    last_completed_day TEXT CHECK (last_completed_day GLOB
+                                   '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+    last_run_day       TEXT NOT NULL CHECK (last_run_day GLOB
+                                            '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+    last_run_file      TEXT NOT NULL,
+    last_run_rows      INTEGER NOT NULL CHECK (last_run_rows >= 0),
+    last_run_bytes     INTEGER NOT NULL CHECK (last_run_bytes >= 0),
+    last_run_at_ms     INTEGER NOT NULL,
+    last_run_scheduled INTEGER NOT NULL CHECK (last_run_scheduled IN (0, 1))
+) STRICT, WITHOUT ROWID;
+)sql",
 };
 
 } // namespace

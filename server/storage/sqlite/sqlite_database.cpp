@@ -45,6 +45,7 @@ class sqlite_write_tx final : public write_tx {
             return storage_error{fmt::format("atomic: {}", failure.message)};
         }
     }
+    export_writer& exports() override { return exports_; }
 
     storage_status probe() override
     {
@@ -67,6 +68,7 @@ class sqlite_write_tx final : public write_tx {
     sqlite_command_writer commands_;
     sqlite_clock_writer clocks_;
     sqlite_outbox_writer outbox_;
+    sqlite_export_writer exports_{db_};
 };
 
 // Opens the read-write connection and brings it to the current schema: WAL, synchronous=FULL,
@@ -150,8 +152,8 @@ std::string why_not_writable(const std::filesystem::path& file, const std::strin
 sqlite_database::sqlite_database(std::filesystem::path file, sqlite_open_options options)
     : file_{std::move(file)}, options_{options}, writer_{std::make_unique<shared_connection>()},
       reader_{std::make_unique<shared_connection>()}, devices_{*reader_}, punches_{*reader_},
-      uploads_{*reader_}, commands_{*reader_}, clocks_{*reader_},
-      outbox_{*reader_}
+      uploads_{*reader_}, commands_{*reader_}, clocks_{*reader_}, outbox_{*reader_},
+      exports_{*reader_}
 {
 }
 

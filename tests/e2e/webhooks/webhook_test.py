@@ -174,7 +174,9 @@ def case_failures(binary):
     receiver.mode(status=200)
     status, _ = admsd.api("POST", f"/webhooks/hr/deliveries/{failed[0]['event_id']}/retry")
     assert status == 202
-    wait_for("the parked event retried", lambda: not admsd.deliveries("hr", "failed"))
+    wait_for("the parked event retried and delivered",
+             lambda: not admsd.deliveries("hr", "failed") and
+             not admsd.deliveries("hr", "pending"))
 
     receiver.mode(status=410)
     admsd.upload("DEV-A", punches(1, start=50))
@@ -183,7 +185,7 @@ def case_failures(binary):
     receiver.mode(status=200)
     admsd.upload("DEV-A", punches(1, start=51))
     time.sleep(1.5)
-    assert admsd.endpoint("hr")["delivery"]["pending"] == 2
+    assert admsd.endpoint("hr")["delivery"]["pending"] == 2, admsd.deliveries("hr", "pending")
     status, _ = admsd.api("POST", "/webhooks/hr/enable")
     assert status == 200
     wait_for("the backlog after enable", lambda: admsd.endpoint("hr")["delivery"]["pending"] == 0)

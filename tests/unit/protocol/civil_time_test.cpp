@@ -60,3 +60,18 @@ TEST_CASE("Formatting then parsing gives back every second of a day boundary", "
         CHECK(parse_civil_time(format_civil_time(t)) == t);
     }
 }
+
+TEST_CASE("Civil dates parse only as YYYY-MM-DD real dates and format back", "[civil_time]")
+{
+    using adms::protocol::format_civil_date;
+    using adms::protocol::parse_civil_date;
+    CHECK(parse_civil_date("2026-11-30") == local_days{2026y / November / 30});
+    CHECK(parse_civil_date("2024-02-29") == local_days{2024y / February / 29});
+    for (auto bad : {"2025-02-29", "2026-13-01", "2026-11-31", "2026-1-30", "2026/11/30",
+                     "2026-11-30 ", "2026-11-30T00:00:00", "", "abcd-ef-gh", "+026-11-30"}) {
+        INFO(bad);
+        CHECK_FALSE(parse_civil_date(bad));
+    }
+    CHECK(format_civil_date(local_days{2026y / March / 29}) == "2026-03-29");
+    CHECK(format_civil_date(local_days{999y / January / 2}) == "0999-01-02");
+}

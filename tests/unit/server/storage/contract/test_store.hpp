@@ -193,6 +193,15 @@ class test_store {
         return db_->clocks().list_clock_offsets(query);
     }
 
+    storage_status record_export_run(const export_run& run)
+    {
+        return db_->write([&](write_tx& tx) { return tx.exports().record_export_run(run); });
+    }
+    storage_result<std::vector<export_state>> list_export_states()
+    {
+        return db_->exports().list_export_states();
+    }
+
     storage_status write_batch(const std::function<void(write_tx& tx)>& work)
     {
         return db_->write_batch(work);

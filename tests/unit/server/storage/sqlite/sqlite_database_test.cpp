@@ -193,9 +193,9 @@ TEST_CASE("A new database is at the current schema version and the admin API's d
     auto store = open_store(dir.db());
     {
         raw_connection raw{dir.db()};
-        CHECK(raw.text("PRAGMA user_version") == "4");
+        CHECK(raw.text("PRAGMA user_version") == "5");
     }
-    CHECK(sqlite_database::schema_version == 4);
+    CHECK(sqlite_database::schema_version == 5);
 
     device_record d;
     d.serial_number = "A1";
@@ -271,7 +271,8 @@ TEST_CASE("A version 1 database is migrated to the current version and keeps its
     CHECK_FALSE(sqlite_database::migration_sql(1).empty());
     CHECK_FALSE(sqlite_database::migration_sql(2).empty());
     CHECK_FALSE(sqlite_database::migration_sql(3).empty());
-    CHECK(sqlite_database::migration_sql(4).empty());
+    CHECK_FALSE(sqlite_database::migration_sql(4).empty());
+    CHECK(sqlite_database::migration_sql(5).empty());
     CHECK(sqlite_database::migration_sql(-1).empty());
     {
         raw_connection raw{dir.db()};
@@ -298,7 +299,7 @@ TEST_CASE("A version 1 database is migrated to the current version and keeps its
           std::vector<std::string>{"OLD1 7 2025-03-01 08:00:00"});
 
     raw_connection raw{dir.db()};
-    CHECK(raw.text("PRAGMA user_version") == "4");
+    CHECK(raw.text("PRAGMA user_version") == "5");
     CHECK(raw.text("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = "
                    "'punch_by_pin'") == "1");
     CHECK(raw.text("SELECT count(*) FROM sqlite_schema WHERE name = 'webhook_delivery'") == "1");
@@ -308,6 +309,32 @@ TEST_CASE("A version 1 database is migrated to the current version and keeps its
     auto stored = store->upsert_device(updated);
     REQUIRE(stored);
     CHECK(stored.value->sync_interval_minutes == 0);
+}
+
+TEST_CASE("A database from before the payroll exports is migrated and records export runs",
+          "[storage][sqlite]")
+{
+    temp_dir dir;
+    {
+        raw_connection raw{dir.db()};
+        for (int v = 0; v < 4; ++v) {
+            raw.exec(std::string{sqlite_database::migration_sql(v)}.c_str());
+        }
+        raw.exec("PRAGMA user_version = 4");
+    }
+    auto store = open_store(dir.db());
+    export_run run;
+    run.name = "payroll";
+    run.day = std::chrono::local_days{std::chrono::year{2026} / 11 / 30};
+    run.file = "/srv/payroll/punches-2026-11-30.csv";
+    run.scheduled = true;
+    REQUIRE(store->record_export_run(run));
+    raw_connection raw{dir.db()};
+    CHECK(raw.text("SELECT last_completed_day FROM export_state WHERE name = 'payroll'") ==
+          "2026-11-30");
+    // The schema keeps the days readable and ordered as text.
+    CHECK(sqlite3_exec(raw.db, "UPDATE export_state SET last_completed_day = '30.11.2026'", nullptr,
+                       nullptr, nullptr) == SQLITE_CONSTRAINT);
 }
 
 TEST_CASE("A serial number list longer than SQLite's parameter limit is an error value",
