@@ -6,8 +6,8 @@
 #include "server/admin/exports_api.hpp"
 #include "server/devices/command_waiters.hpp"
 #include "server/devices/device_service.hpp"
-#include "server/events/event_stream.hpp"
 #include "server/devices/punch_devices.hpp"
+#include "server/events/event_stream.hpp"
 #include "server/exports/export_service.hpp"
 #include "server/http/listener.hpp"
 #include "server/http/session.hpp"
@@ -79,8 +79,8 @@ struct app::impl {
     command_waiters waiters;
     std::unique_ptr<sqlite_database> store;
     std::unique_ptr<commit_queue> writer; // declared after `store`: stops before it closes
-    event_stream events; // declared before what publishes to it or listens
-    network_list webhooks_allow; // webhook_allow_networks, parsed
+    event_stream events;                  // declared before what publishes to it or listens
+    network_list webhooks_allow;          // webhook_allow_networks, parsed
     std::unique_ptr<device_service> devices;
     std::unique_ptr<webhook_registry> hook_routes;
     std::unique_ptr<http_webhook_sender> hook_sender;
@@ -241,8 +241,8 @@ std::string app::impl::build_webhooks()
     relaying.retention = config.webhook_retention;
     webhooks_allow = network_list::parse(config.webhook_allow_networks).value.value();
     hook_sender = std::make_unique<http_webhook_sender>(webhooks_allow);
-    relay = std::make_unique<webhook_relay>(io, *store, reader, *writer, *hook_routes,
-                                            *hook_sender, log, stats, std::move(relaying));
+    relay = std::make_unique<webhook_relay>(io, *store, reader, *writer, *hook_routes, *hook_sender,
+                                            log, stats, std::move(relaying));
     webhooks = std::make_unique<webhook_service>(config, *store, *writer, reader, *hook_routes,
                                                  *relay, events, log);
     if (auto error = webhooks->apply_config(); !error.empty()) {

@@ -1,9 +1,9 @@
 #include "protocol/info.hpp"
 #include "server/admin/admin_api.hpp"
 #include "server/admin/admin_support.hpp"
-#include "server/records/punch_format.hpp"
 #include "server/config/setting_values.hpp"
 #include "server/net.hpp"
+#include "server/records/punch_format.hpp"
 #include "server/storage/blocking_pool.hpp"
 
 #include <fmt/format.h>

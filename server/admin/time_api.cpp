@@ -2,10 +2,10 @@
 #include "protocol/devicecmd.hpp"
 #include "server/admin/admin_api.hpp"
 #include "server/admin/admin_support.hpp"
-#include "server/records/punch_format.hpp"
 #include "server/devices/command_waiters.hpp"
 #include "server/net.hpp"
 #include "server/observability/metrics.hpp"
+#include "server/records/punch_format.hpp"
 #include "server/storage/blocking_pool.hpp"
 #include "server/timekeeping/clock_estimate.hpp"
 

@@ -57,8 +57,8 @@ json::object endpoint_json(const webhook_endpoint& e, const webhook_relay::endpo
     o["timeout"] = e.timeout.count();
     o["ca_file"] = e.ca_file;
     o["enabled"] = e.enabled;
-    o["disabled_reason"] = e.disabled_reason.empty() ? json::value(nullptr)
-                                                     : json::value(e.disabled_reason);
+    o["disabled_reason"] =
+        e.disabled_reason.empty() ? json::value(nullptr) : json::value(e.disabled_reason);
     o["source"] = e.source;
     o["created_at"] = iso_or_null(e.created_at);
     o["signing_secrets"] = signing_keys(e, now).size();
@@ -126,9 +126,9 @@ input_result<webhook_input> read_webhook_input(std::string_view body, bool creat
         return parsed.error;
     }
     const auto& o = *parsed.value;
-    if (auto unknown = reject_unknown_fields(
-            o, {"name", "url", "description", "secret", "event_types", "devices", "headers",
-                "timeout", "ca_file", "enabled"})) {
+    if (auto unknown =
+            reject_unknown_fields(o, {"name", "url", "description", "secret", "event_types",
+                                      "devices", "headers", "timeout", "ca_file", "enabled"})) {
         return *unknown;
     }
     if (!create && o.contains("name")) {
@@ -148,8 +148,8 @@ input_result<webhook_input> read_webhook_input(std::string_view body, bool creat
     if (create && (!in.name || !in.url)) {
         return input_error{!in.name ? "name" : "url", "is required"};
     }
-    for (auto [field, target] : {std::pair{"event_types", &in.event_types},
-                                 std::pair{"devices", &in.devices}}) {
+    for (auto [field, target] :
+         {std::pair{"event_types", &in.event_types}, std::pair{"devices", &in.devices}}) {
         auto value = optional_strings(o, field);
         if (!value) {
             return value.error;
@@ -435,14 +435,13 @@ boost::asio::awaitable<http_response> admin_api::retry_delivery(const http_reque
                                                                 const route_match& match)
 {
     std::string name{match.param("name")};
-    auto retried =
-        co_await webhooks.retry(name, std::string{match.param("event_id")});
+    auto retried = co_await webhooks.retry(name, std::string{match.param("event_id")});
     if (!retried) {
         co_return storage_unavailable(retried.error);
     }
     if (!*retried.value) {
-        co_return error_reply(404, fmt::format("No delivery of {} to {}", match.param("event_id"),
-                                               name));
+        co_return error_reply(
+            404, fmt::format("No delivery of {} to {}", match.param("event_id"), name));
     }
     co_return json_reply(202, json::object{{"success", true}});
 }

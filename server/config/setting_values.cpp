@@ -112,7 +112,7 @@ std::string format_schedule(const std::vector<std::chrono::seconds>& schedule)
     std::string text;
     for (auto wait : schedule) {
         auto s = wait.count();
-        auto entry = s % 86400 == 0 ? fmt::format("{}d", s / 86400)
+        auto entry = s % 86400 == 0  ? fmt::format("{}d", s / 86400)
                      : s % 3600 == 0 ? fmt::format("{}h", s / 3600)
                      : s % 60 == 0   ? fmt::format("{}m", s / 60)
                                      : fmt::format("{}s", s);

@@ -15,8 +15,8 @@
 #include <filesystem>
 #include <functional>
 #include <thread>
-#include <variant>
 #include <toml++/toml.h>
+#include <variant>
 
 namespace adms::server {
 namespace {

@@ -120,11 +120,9 @@ std::string read_key(webhook_config& hook, const std::string& key, const toml::n
 
 bool valid_endpoint_name(std::string_view name)
 {
-    return !name.empty() && name.size() <= 64 &&
-           std::all_of(name.begin(), name.end(), [](char c) {
-               return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
-                      c == '.';
-           });
+    return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
 }
 
 std::string apply_webhooks(settings& s, const toml::table& webhooks)

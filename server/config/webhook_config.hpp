@@ -2,10 +2,9 @@
 
 #include "server/config/settings.hpp"
 
-#include <toml++/toml.h>
-
 #include <string>
 #include <string_view>
+#include <toml++/toml.h>
 
 namespace adms::server {
 

@@ -4,8 +4,8 @@
 #include "server/devices/device_service.hpp"
 #include "server/devices/device_service_internal.hpp"
 #include "server/events/event_stream.hpp"
-#include "server/records/punch_format.hpp"
 #include "server/observability/logger.hpp"
+#include "server/records/punch_format.hpp"
 
 #include <boost/json/object.hpp>
 #include <fmt/format.h>
@@ -47,8 +47,8 @@ json::object result_data(const result_announcer& a, const std::string& sn,
     data["command_id"] = c.id;
     data["kind"] = c.kind;
     data["return"] = r.return_code;
-    data["sent_at"] = c.sent_at ? json::value(format_iso(*c.sent_at, a.zone, true))
-                                : json::value(nullptr);
+    data["sent_at"] =
+        c.sent_at ? json::value(format_iso(*c.sent_at, a.zone, true)) : json::value(nullptr);
     data["result_at"] = format_iso(received, a.zone, true);
     if (!is_time_sync(c)) {
         data["command"] = c.text;
@@ -72,10 +72,10 @@ storage_status announce_results(write_tx& tx, result_announcer& a, const std::st
         if (outcome.matches[i] != result_match::matched || c == outcome.commands.end()) {
             continue;
         }
-        std::string type = is_time_sync(*c)
-                               ? (r.return_code == 0 ? "device.time_synced"
-                                                     : "device.time_sync_failed")
-                               : (r.return_code >= 0 ? "command.completed" : "command.failed");
+        std::string type =
+            is_time_sync(*c)
+                ? (r.return_code == 0 ? "device.time_synced" : "device.time_sync_failed")
+                : (r.return_code >= 0 ? "command.completed" : "command.failed");
         events.push_back({std::move(type), sn, result_data(a, sn, r, *c, received)});
     }
     return a.events.stage(tx, events, a.staged);
@@ -117,6 +117,28 @@ store_results(write_tx& tx, database& store, const std::string& sn,
         }
     }
     return results_outcome{std::move(*matches.value), std::move(commands)};
+}
+
+// store_results and, with `announce`, the events of the matched results: all or nothing.
+storage_result<results_outcome>
+store_and_announce(write_tx& tx, database& store, const std::string& sn,
+                   const protocol::parse_result<protocol::command_result>& parsed, instant received,
+                   result_announcer* announce)
+{
+    std::optional<results_outcome> outcome;
+    auto stored = tx.atomic([&]() -> storage_status {
+        auto found = store_results(tx, store, sn, parsed, received);
+        if (!found) {
+            return found.error;
+        }
+        outcome = std::move(*found.value);
+        return announce ? announce_results(tx, *announce, sn, parsed, *outcome, received)
+                        : storage_status{std::monostate{}};
+    });
+    if (!stored) {
+        return stored.error;
+    }
+    return std::move(*outcome);
 }
 
 } // namespace
@@ -327,21 +349,9 @@ device_service::command_results(const http_request& request, const protocol::icl
 
     result_announcer announce{events_, api_id(device.record), device.zone, {}};
     bool announcing = events_.active();
-    auto result = co_await write([&](write_tx& tx) -> storage_result<results_outcome> {
-        std::optional<results_outcome> outcome;
-        auto stored = tx.atomic([&]() -> storage_status {
-            auto found = store_results(tx, store_, sn, parsed, received);
-            if (!found) {
-                return found.error;
-            }
-            outcome = std::move(*found.value);
-            return announcing ? announce_results(tx, announce, sn, parsed, *outcome, received)
-                              : storage_status{std::monostate{}};
-        });
-        if (!stored) {
-            return stored.error;
-        }
-        return std::move(*outcome);
+    auto result = co_await write([&](write_tx& tx) {
+        return store_and_announce(tx, store_, sn, parsed, received,
+                                  announcing ? &announce : nullptr);
     });
     if (result) {
         events_.publish(announce.staged);

@@ -50,20 +50,32 @@ void apply_patch(device_record& r, const device_patch& patch,
 
 using namespace device_internal;
 
-storage_status device_service::announce_released(write_tx& tx,
-                                                 const std::vector<stored_punch>& released,
-                                                 const punch_device& device,
-                                                 std::vector<published_event>& staged) const
+storage_result<std::size_t>
+device_service::release_and_announce(write_tx& tx, const std::string& serial_number,
+                                     const punch_device& device,
+                                     std::vector<published_event>& staged) const
 {
-    if (released.empty() || !events_.active()) {
-        return std::monostate{};
+    std::size_t released = 0;
+    auto written = tx.atomic([&]() -> storage_status {
+        auto rows = tx.punches().release_quarantine(serial_number);
+        if (!rows) {
+            return rows.error;
+        }
+        released = rows.value->size();
+        if (rows.value->empty() || !events_.active()) {
+            return std::monostate{};
+        }
+        std::vector<event> events;
+        events.reserve(rows.value->size());
+        for (const auto& p : *rows.value) {
+            events.push_back({"punch.created", p.serial_number, punch_json(p, device)});
+        }
+        return events_.stage(tx, events, staged);
+    });
+    if (!written) {
+        return written.error;
     }
-    std::vector<event> events;
-    events.reserve(released.size());
-    for (const auto& p : released) {
-        events.push_back({"punch.created", p.serial_number, punch_json(p, device)});
-    }
-    return events_.stage(tx, events, staged);
+    return released;
 }
 
 storage_status device_service::load()
@@ -124,31 +136,20 @@ storage_status device_service::load()
             break;
         }
         std::vector<published_event> staged;
-        auto released = store_.write([&](write_tx& tx) -> storage_result<std::vector<stored_punch>> {
-            std::optional<std::vector<stored_punch>> punches;
-            auto written = tx.atomic([&]() -> storage_status {
-                auto rows = tx.punches().release_quarantine(record.serial_number);
-                if (!rows) {
-                    return rows.error;
-                }
-                punches = std::move(*rows.value);
-                return announce_released(tx, *punches, {api_id(record), server_zone_}, staged);
-            });
-            if (!written) {
-                return written.error;
-            }
-            return std::move(*punches);
+        auto released = store_.write([&](write_tx& tx) {
+            return release_and_announce(tx, record.serial_number, {api_id(record), server_zone_},
+                                        staged);
         });
         if (!released) {
             storage_failure("applying the config file", released.error);
             break;
         }
         events_.publish(staged);
-        if (!released.value->empty()) {
+        if (*released.value > 0) {
             log_.event("approved",
                        fmt::format("Device {} is declared in the config file: {} "
                                    "quarantined punches released",
-                                   escape_for_log(record.serial_number), released.value->size()));
+                                   escape_for_log(record.serial_number), *released.value));
         }
     }
     return std::monostate{};
@@ -241,10 +242,9 @@ device_service::device_view device_service::touch(const protocol::iclock_query& 
         }
         if (!entry.online) {
             entry.online = true;
-            came_online_.push_back({query.serial_number, api_id(record), request.remote_address,
-                                    inserted ? std::nullopt
-                                             : std::optional<instant>{record.last_seen},
-                                    *entry.zone});
+            came_online_.push_back(
+                {query.serial_number, api_id(record), request.remote_address,
+                 inserted ? std::nullopt : std::optional<instant>{record.last_seen}, *entry.zone});
         }
         record.last_seen = now;
         record.remote_address = request.remote_address;
@@ -503,23 +503,17 @@ device_service::update_device(const std::string& serial_number, const device_pat
         std::size_t count = 0;
         auto written = tx.atomic([&]() -> storage_status {
             auto saved = tx.devices().upsert_device(*copy);
-            if (!saved) {
-                return saved.error;
-            }
-            if (!releasing) {
-                return std::monostate{};
-            }
-            auto released = tx.punches().release_quarantine(serial_number);
-            if (!released) {
-                return released.error;
-            }
-            count = released.value->size();
-            return announce_released(tx, *released.value, {api_id(*copy), *zone}, staged);
+            auto released =
+                saved && releasing
+                    ? release_and_announce(tx, serial_number, {api_id(*copy), *zone}, staged)
+                    : storage_result<std::size_t>{std::size_t{0}};
+            count = released ? *released.value : 0;
+            return !saved     ? storage_status{saved.error}
+                   : released ? storage_status{std::monostate{}}
+                              : storage_status{released.error};
         });
-        if (!written) {
-            return written.error;
-        }
-        return count;
+        return written ? storage_result<std::size_t>{count}
+                       : storage_result<std::size_t>{written.error};
     });
     if (stored) {
         events_.publish(staged);

@@ -314,10 +314,11 @@ class device_service {
     void note_sent_text(sent_text sent);
     // Writes the sent texts waiting for the flush; those a failed write leaves go back.
     void write_sent_texts(write_tx& tx);
-    // Stages punch.created for punches just released from quarantine, shown as `device`'s.
-    storage_status announce_released(write_tx& tx, const std::vector<stored_punch>& released,
-                                     const punch_device& device,
-                                     std::vector<published_event>& staged) const;
+    // Releases a device's quarantined punches and stages their punch.created events (shown as
+    // `device`'s), all or nothing; returns how many were released.
+    storage_result<std::size_t> release_and_announce(write_tx& tx, const std::string& serial_number,
+                                                     const punch_device& device,
+                                                     std::vector<published_event>& staged) const;
     // Marks the registry's copy of a device for the next flush_devices().
     void save_device(const std::string& serial_number);
     // Takes the devices marked for saving (clearing the marks), skipping those a PATCH is

@@ -189,6 +189,45 @@ storage_result<store_counts> store_attlog(write_tx& tx, const std::string& sn,
     return store_counts{*stored.value};
 }
 
+// Where an upload came from, and when.
+struct upload_origin {
+    const std::string& sn;
+    const std::string& table;
+    const std::string& body;
+    instant received;
+    bool quarantined;
+};
+
+// Stores a parsed upload with its rejected lines and, for ATTLOG, the events of its new
+// punches: all of it or, when anything fails, none (the device then sends it again).
+storage_result<store_counts> store_whole_upload(write_tx& tx, const upload_origin& from,
+                                                const parsed_upload& u, punch_announcer& announce)
+{
+    std::optional<store_counts> counts;
+    auto stored = tx.atomic([&]() -> storage_status {
+        auto kept = u.what == parsed_upload::kind::attlog
+                        ? store_attlog(tx, from.sn, u, from.received, from.quarantined, announce)
+                        : store_upload(tx, from.sn, from.table, from.body, u, from.received,
+                                       from.quarantined);
+        if (!kept) {
+            return kept.error;
+        }
+        counts = *kept.value;
+        if (!u.rejected.empty()) {
+            if (auto lines = tx.uploads().store_rejected_lines(from.sn, from.table, u.rejected,
+                                                               from.received);
+                !lines) {
+                return lines.error;
+            }
+        }
+        return std::monostate{};
+    });
+    if (!stored) {
+        return stored.error;
+    }
+    return *counts;
+}
+
 } // namespace
 
 boost::asio::awaitable<http_response> device_service::upload(const http_request& request,
@@ -221,31 +260,11 @@ boost::asio::awaitable<http_response> device_service::upload(const http_request&
     // A punch and its punch.created event commit together, and the rejected lines with them:
     // whatever fails undoes the whole upload, which the device then sends again.
     punch_announcer announce{events_, punch_device{api_id(device.record), device.zone}, false, {}};
-    announce.enabled = parsed.what == parsed_upload::kind::attlog && !quarantined &&
-                       events_.active();
-    auto result = co_await write([&](write_tx& tx) -> storage_result<store_counts> {
-        std::optional<store_counts> counts;
-        auto stored = tx.atomic([&]() -> storage_status {
-            auto kept = parsed.what == parsed_upload::kind::attlog
-                            ? store_attlog(tx, sn, parsed, received, quarantined, announce)
-                            : store_upload(tx, sn, table, request.body, parsed, received,
-                                           quarantined);
-            if (!kept) {
-                return kept.error;
-            }
-            counts = *kept.value;
-            if (!rejected.empty()) {
-                if (auto lines = tx.uploads().store_rejected_lines(sn, table, rejected, received);
-                    !lines) {
-                    return lines.error;
-                }
-            }
-            return std::monostate{};
-        });
-        if (!stored) {
-            return stored.error;
-        }
-        return *counts;
+    announce.enabled =
+        parsed.what == parsed_upload::kind::attlog && !quarantined && events_.active();
+    auto result = co_await write([&](write_tx& tx) {
+        return store_whole_upload(tx, {sn, table, request.body, received, quarantined}, parsed,
+                                  announce);
     });
     if (result) {
         events_.publish(announce.staged);

@@ -5,10 +5,10 @@
 
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
-#include <openssl/rand.h>
 
 #include <array>
 #include <chrono>
+#include <openssl/rand.h>
 #include <stdexcept>
 
 namespace adms::server {
@@ -61,8 +61,8 @@ std::string event_envelope(std::string_view id, std::string_view type, instant t
 storage_status event_stream::stage(write_tx& tx, std::span<const event> events,
                                    std::vector<published_event>& staged) const
 {
-    auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now());
+    auto now =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     auto first = staged.size();
     for (const auto& e : events) {
         published_event p;
@@ -99,9 +99,8 @@ net::awaitable<storage_status> event_stream::record(commit_queue& writer,
                                                     std::vector<event> events) const
 {
     std::vector<published_event> staged;
-    auto committed = co_await writer.run([&](write_tx& tx) {
-        return tx.atomic([&] { return stage(tx, events, staged); });
-    });
+    auto committed = co_await writer.run(
+        [&](write_tx& tx) { return tx.atomic([&] { return stage(tx, events, staged); }); });
     if (committed) {
         publish(staged);
     }

@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <mutex>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
-#include <mutex>
 #include <set>
 #include <string>
 
@@ -263,7 +263,8 @@ void metrics::webhook_delivery(std::string_view endpoint, std::string_view resul
                                std::chrono::nanoseconds duration)
 {
     std::string name{endpoint};
-    impl_->webhook_deliveries.Add({{"endpoint", name}, {"result", std::string{result}}}).Increment();
+    impl_->webhook_deliveries.Add({{"endpoint", name}, {"result", std::string{result}}})
+        .Increment();
     impl_->webhook_duration.Add({{"endpoint", name}}, request_buckets).Observe(seconds(duration));
 }
 

@@ -18,12 +18,12 @@ namespace adms::server {
 
 // One event, as stored: the bytes every delivery attempt sends, fixed when it was written.
 struct outbox_event {
-    std::int64_t seq = 0;   // the outbox's order, given by append_event
-    std::string id;         // "evt_…": the webhook-id, the same on every attempt and replay
-    std::string type;       // "punch.created", …
-    std::string lane;       // the serial number of the device it concerns; "" for none
-    instant created_at{};   // when admsd recorded it
-    std::string body;       // the envelope, sent byte for byte on every attempt
+    std::int64_t seq = 0; // the outbox's order, given by append_event
+    std::string id;       // "evt_…": the webhook-id, the same on every attempt and replay
+    std::string type;     // "punch.created", …
+    std::string lane;     // the serial number of the device it concerns; "" for none
+    instant created_at{}; // when admsd recorded it
+    std::string body;     // the envelope, sent byte for byte on every attempt
     friend bool operator==(const outbox_event&, const outbox_event&) = default;
 };
 
@@ -83,12 +83,12 @@ struct delivery_summary {
 // a range of created_at; from the given states.
 struct requeue_range {
     std::string endpoint;
-    std::int64_t from_seq = 0;                       // seq >= from_seq
+    std::int64_t from_seq = 0;                         // seq >= from_seq
     std::optional<std::int64_t> to_seq = std::nullopt; // seq <= to_seq
     std::optional<instant> created_from = std::nullopt;
     std::optional<instant> created_to = std::nullopt; // created_at < created_to
-    bool delivered = true; // include delivered ones (a replay)
-    bool failed = true;    // include parked ones
+    bool delivered = true;                            // include delivered ones (a replay)
+    bool failed = true;                               // include parked ones
 };
 
 // A webhook endpoint as stored: its definition is the webhook layer's JSON, opaque here.
@@ -119,8 +119,8 @@ class outbox_store {
     };
     virtual storage_result<std::vector<lane_head>> pending_lanes(std::string_view endpoint) = 0;
     // The delivery of event `event_id` to `endpoint`, if there is one.
-    virtual storage_result<std::optional<webhook_delivery>> find_delivery(std::string_view endpoint,
-                                                                          std::string_view event_id) = 0;
+    virtual storage_result<std::optional<webhook_delivery>>
+    find_delivery(std::string_view endpoint, std::string_view event_id) = 0;
     // A delivery's attempts, first first.
     virtual storage_result<std::vector<delivery_attempt>> attempts(std::string_view endpoint,
                                                                    std::int64_t seq) = 0;

@@ -40,9 +40,9 @@ std::string_view result_label(const send_result& result);
 // A wait from `schedule` (entry `step`, the last repeating), scaled by a jitter factor in
 // [0.8, 1.2) from `unit` in [0, 1); a Retry-After the receiver sent wins when longer (capped at
 // one day).
-std::chrono::milliseconds retry_wait(const std::vector<std::chrono::seconds>& schedule,
-                                     std::size_t step, double unit,
-                                     std::optional<std::chrono::seconds> retry_after = std::nullopt);
+std::chrono::milliseconds
+retry_wait(const std::vector<std::chrono::seconds>& schedule, std::size_t step, double unit,
+           std::optional<std::chrono::seconds> retry_after = std::nullopt);
 
 // After `rejections` rejections of one event (this one included): the wait before the next try,
 // or nullopt when it is to be parked.

@@ -14,8 +14,8 @@ bool known_event_type(std::string_view type)
            std::end(event_type_names);
 }
 
-bool wants(const webhook_endpoint& endpoint, std::string_view type,
-           std::string_view serial_number, std::string_view alias)
+bool wants(const webhook_endpoint& endpoint, std::string_view type, std::string_view serial_number,
+           std::string_view alias)
 {
     if (type == "webhook.test") {
         return false;
@@ -75,8 +75,8 @@ webhook_endpoint_row row_of(const webhook_endpoint& endpoint)
     d["headers"] = std::move(headers);
     d["timeout_s"] = endpoint.timeout.count();
     d["ca_file"] = endpoint.ca_file;
-    return {endpoint.name,     json::serialize(d),     endpoint.enabled,
-            endpoint.disabled_reason, endpoint.source, endpoint.created_at};
+    return {endpoint.name,   json::serialize(d), endpoint.enabled, endpoint.disabled_reason,
+            endpoint.source, endpoint.created_at};
 }
 
 namespace {
@@ -123,7 +123,8 @@ std::optional<webhook_endpoint> endpoint_of(const webhook_endpoint_row& row)
             }
             webhook_secret s;
             s.key = text(v.get_object(), "key");
-            if (const auto* ms = v.get_object().if_contains("expires_at_ms"); ms && ms->is_int64()) {
+            if (const auto* ms = v.get_object().if_contains("expires_at_ms");
+                ms && ms->is_int64()) {
                 s.expires_at = instant{std::chrono::milliseconds{ms->get_int64()}};
             }
             e.secrets.push_back(std::move(s));

@@ -14,10 +14,17 @@ namespace adms::server {
 
 // The event types admsd publishes (docs/webhooks.md). "*" in an endpoint's list means all.
 inline constexpr std::string_view event_type_names[] = {
-    "punch.created",          "device.online",       "device.offline",
-    "device.time_synced",     "device.time_sync_failed", "device.clock_drift.detected",
-    "device.clock_drift.resolved", "command.completed", "command.failed",
-    "webhook.test",           "export.completed",
+    "punch.created",
+    "device.online",
+    "device.offline",
+    "device.time_synced",
+    "device.time_sync_failed",
+    "device.clock_drift.detected",
+    "device.clock_drift.resolved",
+    "command.completed",
+    "command.failed",
+    "webhook.test",
+    "export.completed",
 };
 bool known_event_type(std::string_view type);
 
@@ -47,8 +54,8 @@ struct webhook_endpoint {
 
 // Whether the endpoint wants events of `type` about the device with `serial_number` (and
 // `alias`, when it has one). webhook.test goes only where it is sent, never by subscription.
-bool wants(const webhook_endpoint& endpoint, std::string_view type,
-           std::string_view serial_number, std::string_view alias);
+bool wants(const webhook_endpoint& endpoint, std::string_view type, std::string_view serial_number,
+           std::string_view alias);
 
 // The secrets that sign a request at `now`: the current one and those whose grace has not
 // ended.

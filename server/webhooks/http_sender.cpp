@@ -57,8 +57,8 @@ net::awaitable<send_result> http_webhook_sender::send(const webhook_endpoint& en
     webhooks::delivery_request request;
     request.target = std::move(*target.value);
     request.webhook_id = event.id;
-    request.timestamp = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch())
-                            .count();
+    request.timestamp =
+        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
     request.body = event.body;
     request.signature =
         webhooks::signature_header(keys, request.webhook_id, request.timestamp, request.body);

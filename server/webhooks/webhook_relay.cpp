@@ -235,8 +235,8 @@ net::awaitable<void> webhook_relay::deliver_head(std::string name, std::string l
     }
     if (head.value->empty()) {
         lane_done(name, lane, generation);
-        if (auto it = ep->lanes.find(lane); it != ep->lanes.end() && !it->second.queued &&
-                                            !it->second.waiting) {
+        if (auto it = ep->lanes.find(lane);
+            it != ep->lanes.end() && !it->second.queued && !it->second.waiting) {
             ep->lanes.erase(it); // nothing pending: a new event queues it again
         }
         pump(name);
@@ -316,9 +316,8 @@ net::awaitable<verdict> webhook_relay::settle(const std::string& name,
         break;
     }
     }
-    auto recorded = co_await writer_.run([&](write_tx& tx) {
-        return tx.outbox().record_attempt(name, delivery.event.seq, record);
-    });
+    auto recorded = co_await writer_.run(
+        [&](write_tx& tx) { return tx.outbox().record_attempt(name, delivery.event.seq, record); });
     if (!recorded) {
         log_.event("webhook", fmt::format("Webhook endpoint {}: cannot record an attempt at {}: "
                                           "{} (it may be sent again)",
@@ -444,7 +443,8 @@ void webhook_relay::come_up(const std::string& name)
     log_.event("webhook",
                fmt::format("Webhook endpoint {} is back after {} s: delivering what waited, in "
                            "order",
-                           name, std::chrono::duration_cast<std::chrono::seconds>(down_for).count()),
+                           name,
+                           std::chrono::duration_cast<std::chrono::seconds>(down_for).count()),
                {{"endpoint", name}});
     publish_status(name, *ep);
     net::co_spawn(strand_, load(name), net::detached);
@@ -460,8 +460,7 @@ net::awaitable<void> webhook_relay::disable(std::string name, std::string reason
     endpoint->disabled_reason = reason;
     registry_.put(*endpoint);
     auto row = row_of(*endpoint);
-    auto saved =
-        co_await writer_.run([&](write_tx& tx) { return tx.outbox().save_endpoint(row); });
+    auto saved = co_await writer_.run([&](write_tx& tx) { return tx.outbox().save_endpoint(row); });
     log_.event("webhook",
                fmt::format("Webhook endpoint {} disabled: {}; its events are kept (POST "
                            "/webhooks/{}/enable resumes them in order){}",
@@ -484,8 +483,8 @@ net::awaitable<void> webhook_relay::housekeeping()
             if (summary) {
                 double age = 0;
                 if (summary.value->oldest_pending) {
-                    age = std::chrono::duration<double>(now - *summary.value->oldest_pending)
-                              .count();
+                    age =
+                        std::chrono::duration<double>(now - *summary.value->oldest_pending).count();
                 }
                 bool up = endpoint.enabled && (ep == nullptr || ep->up);
                 stats_.webhook_endpoint(endpoint.name, up, summary.value->pending,

@@ -53,9 +53,9 @@ struct relay_settings {
 // any thread.
 class webhook_relay final : public event_listener {
   public:
-    webhook_relay(net::io_context& io, database& store, blocking_pool& reader,
-                  commit_queue& writer, webhook_registry& registry, webhook_sender& sender,
-                  logger& log, metrics& stats, relay_settings settings);
+    webhook_relay(net::io_context& io, database& store, blocking_pool& reader, commit_queue& writer,
+                  webhook_registry& registry, webhook_sender& sender, logger& log, metrics& stats,
+                  relay_settings settings);
     ~webhook_relay() override;
 
     // Loads every endpoint's pending lanes and starts delivering; starts the housekeeping

@@ -57,8 +57,8 @@ std::string read_secret_file(const std::string& path, std::string& error)
     std::stringstream text;
     text << in.rdbuf();
     auto secret = text.str();
-    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' ||
-                               secret.back() == ' ')) {
+    while (!secret.empty() &&
+           (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' ')) {
         secret.pop_back();
     }
     return secret;
@@ -322,8 +322,8 @@ net::awaitable<webhook_outcome> webhook_service::send_test(std::string name)
     data["message"] = "A test event from admsd: if this arrived and verified, deliveries work.";
     row.body = event_envelope(row.id, row.type, now, data);
     std::vector<std::string> to{name};
-    auto appended = co_await writer_.run(
-        [&](write_tx& tx) { return tx.outbox().append_event(row, to); });
+    auto appended =
+        co_await writer_.run([&](write_tx& tx) { return tx.outbox().append_event(row, to); });
     if (!appended) {
         co_return storage_refused(appended.error);
     }
@@ -335,8 +335,7 @@ net::awaitable<webhook_outcome> webhook_service::send_test(std::string name)
     co_return out;
 }
 
-net::awaitable<storage_result<bool>> webhook_service::retry(std::string name,
-                                                            std::string event_id)
+net::awaitable<storage_result<bool>> webhook_service::retry(std::string name, std::string event_id)
 {
     auto found =
         co_await reader_.run([&] { return store_.outbox().find_delivery(name, event_id); });

@@ -80,8 +80,8 @@ class webhook_service {
     net::awaitable<webhook_outcome> update(std::string name, webhook_input input);
     net::awaitable<webhook_outcome> remove(std::string name);
     // A new secret (given, or generated); the old one keeps signing for `grace` (zero: not).
-    net::awaitable<webhook_outcome> rotate_secret(std::string name, std::optional<std::string> secret,
-                                                  std::chrono::seconds grace);
+    net::awaitable<webhook_outcome>
+    rotate_secret(std::string name, std::optional<std::string> secret, std::chrono::seconds grace);
     net::awaitable<webhook_outcome> enable(std::string name);
     // Sends a webhook.test event to this endpoint only; the outcome carries its event id in
     // `message`.

@@ -14,6 +14,7 @@
 #include "server/devices/command_waiters.hpp"
 #include "server/devices/device_service.hpp"
 #include "server/devices/punch_devices.hpp"
+#include "server/events/event_stream.hpp"
 #include "server/exports/export_service.hpp"
 #include "server/net.hpp"
 #include "server/observability/logger.hpp"
@@ -27,7 +28,6 @@
 #include "server/webhooks/webhook_registry.hpp"
 #include "server/webhooks/webhook_relay.hpp"
 #include "server/webhooks/webhook_service.hpp"
-#include "server/events/event_stream.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 #include "tz/zone.hpp"
 
@@ -143,7 +143,8 @@ struct server_state {
         events = std::make_unique<event_stream>();
         devices = std::make_unique<device_service>(config, *store, *writer, log, zone, *stats,
                                                    *waiters, *events);
-        hook_routes = std::make_unique<webhook_registry>([](std::string_view) { return std::string{}; });
+        hook_routes =
+            std::make_unique<webhook_registry>([](std::string_view) { return std::string{}; });
         // The relay gets an io_context of its own that never runs: what the router hands it
         // (refreshes, published events) waits there and is dropped with it, so no delivery, probe
         // or retry timer holds up an input. Delivery has tests of its own.

@@ -199,8 +199,8 @@ ORDER BY name
 )sql"};
         std::vector<webhook_endpoint_row> out;
         while (s.step()) {
-            out.push_back({s.text(0), s.text(1), s.integer(2) != 0, s.text(3), s.text(4),
-                           s.time(5)});
+            out.push_back(
+                {s.text(0), s.text(1), s.integer(2) != 0, s.text(3), s.text(4), s.time(5)});
         }
         return out;
     });
@@ -267,8 +267,8 @@ WHERE d.endpoint = ? AND e.id = ?
     });
 }
 
-storage_result<std::vector<delivery_attempt>> sqlite_outbox_store::attempts(std::string_view endpoint,
-                                                                         std::int64_t seq)
+storage_result<std::vector<delivery_attempt>>
+sqlite_outbox_store::attempts(std::string_view endpoint, std::int64_t seq)
 {
     return reader_.run<std::vector<delivery_attempt>>("attempts", [&](connection& db) {
         statement s{db, R"sql(

@@ -17,8 +17,7 @@ namespace {
 class sqlite_write_tx final : public write_tx {
   public:
     explicit sqlite_write_tx(connection& db)
-        : db_{db}, devices_{db}, punches_{db}, uploads_{db}, commands_{db}, clocks_{db},
-          outbox_{db}
+        : db_{db}, devices_{db}, punches_{db}, uploads_{db}, commands_{db}, clocks_{db}, outbox_{db}
     {
     }
 
@@ -152,8 +151,8 @@ std::string why_not_writable(const std::filesystem::path& file, const std::strin
 sqlite_database::sqlite_database(std::filesystem::path file, sqlite_open_options options)
     : file_{std::move(file)}, options_{options}, writer_{std::make_unique<shared_connection>()},
       reader_{std::make_unique<shared_connection>()}, devices_{*reader_}, punches_{*reader_},
-      uploads_{*reader_}, commands_{*reader_}, clocks_{*reader_}, outbox_{*reader_},
-      exports_{*reader_}
+      uploads_{*reader_}, commands_{*reader_}, clocks_{*reader_}, outbox_{*reader_}, exports_{
+                                                                                         *reader_}
 {
 }
 

@@ -4,8 +4,8 @@
 #include "server/storage/sqlite/clock_store.hpp"
 #include "server/storage/sqlite/command_store.hpp"
 #include "server/storage/sqlite/device_store.hpp"
-#include "server/storage/sqlite/outbox_store.hpp"
 #include "server/storage/sqlite/export_store.hpp"
+#include "server/storage/sqlite/outbox_store.hpp"
 #include "server/storage/sqlite/punch_store.hpp"
 #include "server/storage/sqlite/upload_store.hpp"
 

@@ -56,8 +56,7 @@ std::vector<std::string> ids_of(const std::vector<webhook_delivery>& deliveries)
     return ids;
 }
 
-attempt_record attempt(int status, delivery_state after, std::int64_t at_s,
-                       std::int64_t next_s = 0)
+attempt_record attempt(int status, delivery_state after, std::int64_t at_s, std::int64_t next_s = 0)
 {
     attempt_record r;
     r.attempt.at = at(at_s);
@@ -90,8 +89,8 @@ TEST_CASE("Endpoints are saved, replaced by name and deleted with their deliveri
     CHECK((*all.value)[1] == replaced);
 
     REQUIRE(append(*store, event("evt_1", "A1"), {"payroll", "erp"}));
-    auto deleted = store->db().write(
-        [&](write_tx& tx) { return tx.outbox().delete_endpoint("payroll"); });
+    auto deleted =
+        store->db().write([&](write_tx& tx) { return tx.outbox().delete_endpoint("payroll"); });
     REQUIRE(deleted);
     CHECK(*deleted.value);
     auto gone = store->db().outbox().list_deliveries({.endpoint = "payroll"});
@@ -100,8 +99,8 @@ TEST_CASE("Endpoints are saved, replaced by name and deleted with their deliveri
     auto kept = store->db().outbox().list_deliveries({.endpoint = "erp"});
     REQUIRE(kept);
     CHECK(ids_of(*kept.value) == std::vector<std::string>{"evt_1"});
-    auto again = store->db().write(
-        [&](write_tx& tx) { return tx.outbox().delete_endpoint("payroll"); });
+    auto again =
+        store->db().write([&](write_tx& tx) { return tx.outbox().delete_endpoint("payroll"); });
     REQUIRE(again);
     CHECK_FALSE(*again.value);
 }
@@ -148,8 +147,8 @@ TEST_CASE("Appended events come back per endpoint in outbox order, byte for byte
 
     auto lanes = store->db().outbox().pending_lanes("a");
     REQUIRE(lanes);
-    CHECK(*lanes.value == std::vector<outbox_store::lane_head>{{"A1", *first.value},
-                                                                {"B2", *second.value}});
+    CHECK(*lanes.value ==
+          std::vector<outbox_store::lane_head>{{"A1", *first.value}, {"B2", *second.value}});
 
     SECTION("an event id is stored once")
     {
@@ -216,16 +215,15 @@ TEST_CASE("Attempts are logged and move a delivery to delivered or failed",
     auto lanes = store->db().outbox().pending_lanes("a");
     REQUIRE(lanes);
     CHECK(lanes.value->empty());
-    auto failed = store->db().outbox().list_deliveries(
-        {.endpoint = "a", .state = delivery_state::failed});
+    auto failed =
+        store->db().outbox().list_deliveries({.endpoint = "a", .state = delivery_state::failed});
     REQUIRE(failed);
     CHECK(ids_of(*failed.value) == std::vector<std::string>{"evt_2"});
 
     SECTION("a replay makes delivered and failed ones pending again, same ids and bytes")
     {
-        auto requeued = store->db().write([&](write_tx& tx) {
-            return tx.outbox().requeue({.endpoint = "a"}, at(30));
-        });
+        auto requeued = store->db().write(
+            [&](write_tx& tx) { return tx.outbox().requeue({.endpoint = "a"}, at(30)); });
         REQUIRE(requeued);
         CHECK(*requeued.value == 2);
         auto pending = store->db().outbox().list_deliveries(
@@ -259,8 +257,7 @@ TEST_CASE("Attempts are logged and move a delivery to delivered or failed",
     }
     SECTION("pruning drops delivered rows older than the cut, never pending or failed ones")
     {
-        auto pruned =
-            store->db().write([&](write_tx& tx) { return tx.outbox().prune(at(100)); });
+        auto pruned = store->db().write([&](write_tx& tx) { return tx.outbox().prune(at(100)); });
         REQUIRE(pruned);
         CHECK(*pruned.value == 1);
         auto left = store->db().outbox().list_deliveries({.endpoint = "a"});

@@ -186,7 +186,8 @@ TEST_CASE("A database locked by another connection makes a store fail as a value
     CHECK(*retried.value == store_counts{1, 0});
 }
 
-TEST_CASE("A new database is at the current schema version and the admin API's device settings round-trip",
+TEST_CASE("A new database is at the current schema version and the admin API's device settings "
+          "round-trip",
           "[storage][sqlite]")
 {
     temp_dir dir;
