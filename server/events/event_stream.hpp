@@ -60,8 +60,10 @@ class event_stream {
     void set_routes(const event_routes* routes) { routes_ = routes; }
     void subscribe(event_listener* listener) { listeners_.push_back(listener); }
 
-    // Whether anyone may want an event: when false, callers need not build them.
-    bool active() const { return !listeners_.empty() || (routes_ != nullptr && routes_->any()); }
+    // Whether some endpoint may want an event: when false, callers need not build them. (The
+    // relay listens only for what endpoints want; a listener that wants every event, such as a
+    // live view, must make this ask for it too.)
+    bool active() const { return routes_ != nullptr && routes_->any(); }
 
     // Inside a write batch: gives each event an id and its envelope (timestamped now), appends
     // the ones some endpoint wants to the outbox through `tx`, and adds all of them to `staged`
