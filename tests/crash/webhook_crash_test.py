@@ -74,8 +74,8 @@ def request(port, method, target, body=None, headers=None, timeout=REQUEST_TIMEO
 
 
 class Terminal(threading.Thread):
-    """A simulated terminal: handshakes, then uploads batches of 1-12 new punches with a pause
-    of 50-250 ms, re-sending a batch until it gets HTTP 200 `OK:<lines>`, as devices do."""
+    """A simulated terminal: handshakes, then uploads batches of 1-6 new punches with a pause
+    of 10-60 ms, re-sending a batch until it gets HTTP 200 `OK:<lines>`, as devices do."""
 
     def __init__(self, test, sn, seed):
         super().__init__(daemon=True, name=sn)
@@ -89,7 +89,7 @@ class Terminal(threading.Thread):
         self.pending = []  # the batch not acknowledged yet
         self.error = None
 
-    def pause(self, low=0.05, high=0.25):
+    def pause(self, low=0.01, high=0.06):
         time.sleep(self.random.uniform(low, high))
 
     def send(self, method, target, body=None):
@@ -119,7 +119,7 @@ class Terminal(threading.Thread):
                 if not self.pending or now() > test.device_deadline:
                     return
             elif not self.pending:
-                count = self.random.randint(1, 12)
+                count = self.random.randint(1, 6)
                 self.pending = list(range(self.generated, self.generated + count))
                 self.generated += count
             lines = [punch_line(k) for k in self.pending]
@@ -378,8 +378,10 @@ class Test:
                 continue
             if wid in bodies:
                 if bodies[wid] != r["body"]:
-                    problem(f"re-delivery of {wid} with other bytes: {bodies[wid]!r} then "
-                            f"{r['body']!r}")
+                    at = next((i for i, (a, b) in enumerate(zip(bodies[wid], r["body"]))
+                               if a != b), min(len(bodies[wid]), len(r["body"])))
+                    problem(f"re-delivery of {wid} with other bytes, from byte {at}: "
+                            f"{bodies[wid][at:at + 40]!r} then {r['body'][at:at + 40]!r}")
                 arrivals[wid].append(r["at"])
                 continue
             bodies[wid] = r["body"]
