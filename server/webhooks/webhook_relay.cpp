@@ -252,7 +252,7 @@ net::awaitable<void> webhook_relay::deliver_head(std::string name, std::string l
         co_return;
     }
     auto result = co_await sender_.send(*endpoint, delivery.event);
-    auto v = co_await settle(name, delivery, result);
+    auto v = co_await settle(name, delivery, result, false);
     ep = find(name);
     if (ep == nullptr || ep->generation != generation) {
         co_return;
@@ -272,7 +272,7 @@ net::awaitable<void> webhook_relay::deliver_head(std::string name, std::string l
 
 net::awaitable<verdict> webhook_relay::settle(const std::string& name,
                                               const webhook_delivery& delivery,
-                                              const send_result& result)
+                                              const send_result& result, bool from_probe)
 {
     auto v = classify(result);
     auto now = now_instant();
@@ -325,7 +325,7 @@ net::awaitable<verdict> webhook_relay::settle(const std::string& name,
                                           name, delivery.event.id, recorded.error.message));
     }
     if (v == verdict::unavailable) {
-        go_down(name, result);
+        go_down(name, result, from_probe);
     } else if (v == verdict::gone) {
         co_await disable(name, fmt::format("the receiver answered 410 Gone"));
     }
@@ -361,7 +361,7 @@ void webhook_relay::wait_lane(const std::string& name, const std::string& lane, 
         net::detached);
 }
 
-void webhook_relay::go_down(const std::string& name, const send_result& result)
+void webhook_relay::go_down(const std::string& name, const send_result& result, bool from_probe)
 {
     auto* ep = find(name);
     if (ep == nullptr) {
@@ -377,8 +377,14 @@ void webhook_relay::go_down(const std::string& name, const send_result& result)
                                "probe retries on the retry schedule",
                                name, escape_for_log(ep->last_error)),
                    {{"endpoint", name}});
-    } else {
+    } else if (from_probe) {
         ++ep->probe_step;
+    } else {
+        // A request that was in flight when the endpoint went down: the probe, scheduled or in
+        // flight, paces the retries. Counting this failure too would skip steps of the schedule
+        // (with 4 requests in flight, 5 s, 30 s, 1 m, … became 5 s, 5 m, 5 m, …).
+        publish_status(name, *ep);
+        return;
     }
     schedule_probe(name, retry_wait(settings_.retry_schedule, ep->probe_step, jitter_unit(),
                                     result.retry_after));
@@ -424,7 +430,7 @@ net::awaitable<void> webhook_relay::probe(std::string name, std::chrono::millise
     }
     auto delivery = std::move(oldest.value->front());
     auto result = co_await sender_.send(*endpoint, delivery.event);
-    auto v = co_await settle(name, delivery, result); // unavailable: schedules the next probe
+    auto v = co_await settle(name, delivery, result, true); // unavailable: the next probe
     if (v != verdict::unavailable && v != verdict::gone) {
         come_up(name); // it answered: reachable again, whatever it thought of this event
     }

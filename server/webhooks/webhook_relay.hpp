@@ -104,12 +104,13 @@ class webhook_relay final : public event_listener {
     void queue_lane(endpoint_state& ep, const std::string& lane);
     void pump(const std::string& name);
     net::awaitable<void> deliver_head(std::string name, std::string lane, std::uint64_t generation);
-    // Records the attempt and applies its verdict; returns it.
+    // Records the attempt and applies its verdict; returns it. `from_probe`: the attempt was the
+    // probe of an endpoint that is down.
     net::awaitable<verdict> settle(const std::string& name, const webhook_delivery& delivery,
-                                   const send_result& result);
+                                   const send_result& result, bool from_probe);
     void lane_done(const std::string& name, const std::string& lane, std::uint64_t generation);
     void wait_lane(const std::string& name, const std::string& lane, instant due);
-    void go_down(const std::string& name, const send_result& result);
+    void go_down(const std::string& name, const send_result& result, bool from_probe);
     void schedule_probe(const std::string& name, std::chrono::milliseconds wait);
     net::awaitable<void> probe(std::string name, std::chrono::milliseconds wait);
     void come_up(const std::string& name);
