@@ -214,13 +214,22 @@ sqlite_outbox_store::list_deliveries(const delivery_filter& filter)
         if (filter.state) {
             state = code_of(*filter.state);
         }
-        statement s{db, fmt::format(R"sql(
-SELECT {} FROM webhook_delivery d JOIN outbox_event e ON e.seq = d.seq
-WHERE d.endpoint = ?1 AND d.seq > ?2 AND (?3 IS NULL OR d.state = ?3)
-  AND (?4 IS NULL OR d.lane = ?4)
+        // The relay reads a lane's head (state and lane) for every delivery. Left to itself,
+        // SQLite (no statistics) walks the primary key in seq order to avoid a sort, through
+        // every delivered row the endpoint keeps (retention): 200,000 of them made each read
+        // take 40-60 ms. So the conditions that are not asked are left out (an `?3 IS NULL OR`
+        // form could use no index) and the index is named.
+        std::string_view index = !filter.state ? ""
+                                 : filter.lane ? " INDEXED BY webhook_delivery_by_lane"
+                                               : " INDEXED BY webhook_delivery_by_state";
+        statement s{db,
+                    fmt::format(R"sql(
+SELECT {} FROM webhook_delivery d{} JOIN outbox_event e ON e.seq = d.seq
+WHERE d.endpoint = ?1 AND d.seq > ?2{}{}
 ORDER BY d.seq LIMIT ?5
 )sql",
-                                    delivery_columns)};
+                                delivery_columns, index, filter.state ? " AND d.state = ?3" : "",
+                                filter.lane ? " AND d.lane = ?4" : "")};
         s.bind(filter.endpoint, filter.after_seq, state, filter.lane, clamp_limit(filter.limit));
         std::vector<webhook_delivery> out;
         while (s.step()) {
