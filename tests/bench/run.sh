@@ -6,6 +6,7 @@
 # Usage: tests/bench/run.sh [--quick] [--only ROW[,ROW…]] [--rounds N] [--fleet-rounds N] [--keep]
 #   --quick         one round, short durations: a smoke run whose figures mean little
 #   --only          rows to run: poll-keepalive poll-close attlog realtime fleet timesync startup
+#                   attlog-webhook webhook-delivery
 #   --rounds        alternating rounds of every row (default 5; 1 with --quick)
 #   --fleet-rounds  rounds of the 20,000-device row, whose rounds are long (default min(3, rounds))
 #   --keep          keep the working directory (databases, server logs) under build-bench/
@@ -23,7 +24,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 here=$root/tests/bench
 build=$root/build-bench
 
-all_rows=(poll-keepalive poll-close attlog realtime fleet timesync startup)
+all_rows=(poll-keepalive poll-close attlog realtime fleet timesync startup attlog-webhook
+  webhook-delivery)
 quick=0
 keep=0
 rounds=""
@@ -92,6 +94,13 @@ devices=1000         # serial numbers BENCH000001… registered before the wrk r
 attlog_lines=128
 startup_punches=10000000
 startup_devices=1000
+# Webhooks: the delivery row's backlog, spread over that many devices (one lane each), and the
+# backlog of one device (a single lane, delivered one event at a time, in order).
+delivery_events=20000
+delivery_devices=200
+delivery_lane_events=2000
+webhook_secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+receiver_py=$root/tests/e2e/webhooks/receiver.py
 
 # ---------------------------------------------------------------------------------------------
 # Packages, build, folders.
@@ -152,13 +161,15 @@ admsd_pid=""
 admsd_port=""
 nginx_pid=""
 nginx_port=""
+hook_port="" # nginx's second server: `return 204`, a webhook receiver that costs nothing
+receiver_pid=""
 sampler_pid=""
 cleanup() {
   [ -n "$sampler_pid" ] && kill "$sampler_pid" 2>/dev/null
-  for pid in $admsd_pid $nginx_pid; do
+  for pid in $admsd_pid $nginx_pid $receiver_pid; do
     kill -TERM "$pid" 2>/dev/null
   done
-  for pid in $admsd_pid $nginx_pid; do
+  for pid in $admsd_pid $nginx_pid $receiver_pid; do
     for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null
   done
@@ -188,14 +199,15 @@ run_logged() {
   "$@"
 }
 
-# Starts admsd on 127.0.0.1:0 with the data directory $1, its log in $2; sets admsd_pid and
-# admsd_port. The start line is logged once the socket listens.
+# Starts admsd on 127.0.0.1:0 with the data directory $1, its log in $2 and the settings that
+# follow, if any; sets admsd_pid and admsd_port. The start line is logged once the socket listens.
 start_admsd() {
   local data=$1 log=$2
+  shift 2
   mkdir -p "$data"
   : >"$log"
   local -a command=("$admsd" --listen 127.0.0.1:0 --data-dir "$data" --time-zone Europe/Berlin
-    --device-rate-limit 0 --threads "$server_threads" --log-format json)
+    --device-rate-limit 0 --threads "$server_threads" --log-format json "$@")
   log_command "${command[@]}"
   "${command[@]}" >>"$log" 2>&1 &
   admsd_pid=$!
@@ -229,8 +241,11 @@ stop_admsd() {
 # nginx as the current user, from its own prefix: `return 200 "OK"` on every path, no access log,
 # as many workers as admsd has threads. keepalive_requests is raised so that nginx, like admsd,
 # never closes a keep-alive connection on its own during a run (its default is 1,000 requests).
+# With a third argument, a second server on that port answers every request `204 No Content`:
+# the webhook rows' receiver.
 write_nginx_conf() {
-  local prefix=$1 port=$2 user_line=""
+  local prefix=$1 port=$2 hook=${3:-} user_line="" hook_server=""
+  [ -n "$hook" ] && hook_server="server { listen 127.0.0.1:$hook; location / { return 204; } }"
   [ "$(id -u)" = 0 ] && user_line="user $(id -un) $(id -gn);"
   mkdir -p "$prefix/temp"
   cat >"$prefix/nginx.conf" <<EOF
@@ -254,6 +269,7 @@ http {
         listen 127.0.0.1:$port;
         location / { return 200 "OK"; }
     }
+    $hook_server
 }
 EOF
 }
@@ -271,13 +287,16 @@ start_nginx() {
   local prefix=$work/nginx
   for _ in 1 2 3 4 5; do
     nginx_port=$(pick_port)
-    write_nginx_conf "$prefix" "$nginx_port"
+    hook_port=$(pick_port)
+    [ "$hook_port" = "$nginx_port" ] && continue
+    write_nginx_conf "$prefix" "$nginx_port" "$hook_port"
     log_command "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log"
     "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" \
       >>"$prefix/stdout.log" 2>&1 &
     nginx_pid=$!
     for _ in $(seq 1 500); do
-      if [ "$(curl -s --max-time 1 "http://127.0.0.1:$nginx_port/iclock/ping?SN=X")" = OK ]; then
+      if [ "$(curl -s --max-time 1 "http://127.0.0.1:$nginx_port/iclock/ping?SN=X")" = OK ] &&
+        [ "$(curl -s --max-time 1 -o /dev/null -w '%{http_code}' -d '{}' "http://127.0.0.1:$hook_port/hook")" = 204 ]; then
         return 0
       fi
       kill -0 "$nginx_pid" 2>/dev/null || break
@@ -650,6 +669,276 @@ fleet_row() {
   record "$row" "p99 $(fmt_num "$a" '%.2f') ms, VmHWM $h MB" "$nginx_cell" "$(ratio "$a" "$n")" "$target" "$verdict" "$notes"
 }
 
+# ---------------------------------------------------------------------------------------------
+# The webhook rows. The receiver is nginx's second server (`return 204`: it costs next to nothing,
+# so the figures are admsd's), or tests/e2e/webhooks/receiver.py (Python: verifies each signature
+# and fsyncs a log line per request before it answers, as a careful receiver does).
+
+# The admin API of the running admsd (data directory $1): METHOD PATH [JSON]; prints the body.
+admin_api() {
+  local data=$1 method=$2 path=$3 body=${4:-}
+  local -a extra=()
+  [ -n "$body" ] && extra=(-H 'Content-Type: application/json' --data-binary "$body")
+  curl -s --max-time 10 -X "$method" -H "Authorization: Bearer $(cat "$data/admin_token")" \
+    "${extra[@]}" "http://127.0.0.1:$admsd_port$path"
+}
+
+# Creates the endpoint `bench` posting punch.created events to URL $2, enabled or not ($3).
+create_endpoint() {
+  local data=$1 url=$2 enabled=$3 reply json
+  json="{\"name\":\"bench\",\"url\":\"$url\",\"secret\":\"$webhook_secret\",\"event_types\":[\"punch.created\"],\"enabled\":$enabled}"
+  log_command curl -X POST -H "Authorization: Bearer TOKEN" -H "Content-Type: application/json" \
+    --data-binary "$json" "http://127.0.0.1:$admsd_port/webhooks"
+  reply=$(admin_api "$data" POST /webhooks "$json")
+  [ "$(jq -r '.success' <<<"$reply" 2>/dev/null)" = true ] && return 0
+  say "creating the webhook endpoint failed: $reply"
+  return 1
+}
+
+# Deliveries of the endpoint `bench` still pending; NA when the API does not say.
+pending_deliveries() {
+  admin_api "$1" GET /webhooks/bench | jq -r '.data.delivery.pending // "NA"' 2>/dev/null || echo NA
+}
+
+# A count from the database of data directory $1.
+count_rows() { sqlite3 -cmd '.timeout 10000' "$1/admsd.sqlite3" "$2"; }
+
+# receiver.py on 127.0.0.1:0, logging to $1; sets receiver_pid and receiver_port.
+start_receiver() {
+  local log=$1 port_file=$1.port
+  rm -f "$port_file"
+  log_command python3 "$receiver_py" --secret "$webhook_secret" --log "$log" --port-file "$port_file"
+  python3 "$receiver_py" --secret "$webhook_secret" --log "$log" --port-file "$port_file" \
+    >"$log.out" 2>&1 &
+  receiver_pid=$!
+  for _ in $(seq 1 500); do
+    [ -s "$port_file" ] && { receiver_port=$(cat "$port_file"); return 0; }
+    kill -0 "$receiver_pid" 2>/dev/null || break
+    sleep 0.01
+  done
+  say "receiver.py did not start: $(tail -n 3 "$log.out")"
+  stop_receiver
+  return 1
+}
+stop_receiver() {
+  [ -n "$receiver_pid" ] || return 0
+  kill -TERM "$receiver_pid" 2>/dev/null
+  wait "$receiver_pid" 2>/dev/null
+  receiver_pid=""
+}
+
+# ATTLOG ingest, the attlog row's load (wrk, 128-line batches over 1,000 devices), in alternating
+# rounds on an admsd without any webhook endpoint and on one with one endpoint (nginx 204), each
+# a new process on an empty database: the one with the endpoint writes an outbox event and a
+# delivery row in the commit of every punch, and delivers while it ingests.
+attlog_webhook_row() {
+  local row=attlog-webhook
+  local title="ATTLOG ingest, $attlog_lines-line batches, durable punches/s, with one webhook endpoint beside none"
+  say "$row: $title"
+  local r variant data log out result errors=0 lost_total=0 bad_total=0
+  local -a none_values=() one_values=() none_p99=() one_p99=() delivered_rates=()
+  per_round "" "#### $row: $title" "" \
+    "| round | endpoints | requests/s | OK replies | bad replies | socket errors | p50 ms | p99 ms | punches/s | rows stored | outbox events | delivered when wrk ended | delivered/s during ingest |" \
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  for ((r = 1; r <= rounds; r++)); do
+    for variant in none one; do
+      data=$work/$row/round$r-$variant/data
+      log=$work/$row/round$r-$variant/admsd.log
+      mkdir -p "$work/$row/round$r-$variant"
+      start_admsd "$data" "$log" --webhook-allow-networks 127.0.0.0/8 ||
+        { errors=$((errors + 1)); continue; }
+      if { [ "$variant" = one ] && ! create_endpoint "$data" "http://127.0.0.1:$hook_port/hook" true; } ||
+        ! prepare_devices "$devices"; then
+        errors=$((errors + 1))
+        stop_admsd
+        continue
+      fi
+      out=$raw/$row-$variant-round$r.txt
+      run_logged timeout --kill-after=10 $((wrk_seconds + 60)) wrk -t"$wrk_threads" \
+        -c"$wrk_connections" -d"${wrk_seconds}s" --timeout 10s -s "$here/iclock.lua" \
+        "http://127.0.0.1:$admsd_port" -- attlog "$devices" "$wrk_threads" BENCH "$r" \
+        "$attlog_lines" "OK:$attlog_lines" >"$out" 2>&1
+      local delivered_now=—
+      [ "$variant" = one ] && delivered_now=$(count_rows "$data" 'SELECT count(*) FROM webhook_delivery WHERE state = 1')
+      result=$(sed -n 's/^WRK_RESULT //p' "$out")
+      if [ -z "$result" ]; then
+        check_note "$row round $r ($variant): wrk printed no result (see $(basename "$out"))"
+        errors=$((errors + 1))
+        stop_admsd
+        continue
+      fi
+      local requests duration_us good bad socket_errors p50 p99 rps figure stored acknowledged
+      local events=— rate=—
+      requests=$(field requests "$result")
+      duration_us=$(field duration_us "$result")
+      good=$(field good "$result")
+      bad=$(field bad "$result")
+      socket_errors=$(($(field connect_errors "$result") + $(field read_errors "$result") +
+        $(field write_errors "$result") + $(field timeouts "$result")))
+      p50=$(calc "$(field p50_us "$result")" 1 'a / 1000' 0 '%.2f')
+      p99=$(calc "$(field p99_us "$result")" 1 'a / 1000' 0 '%.2f')
+      rps=$(calc "$requests" "$duration_us" 'a * 1e6 / b' 'b == 0' '%.0f')
+      [ "$bad" -gt 0 ] && { check_note "$row round $r ($variant): $bad replies were not 200 \"OK:$attlog_lines\""; bad_total=$((bad_total + bad)); }
+      [ "$socket_errors" -gt 0 ] && { check_note "$row round $r ($variant): $socket_errors socket errors or timeouts"; errors=$((errors + socket_errors)); }
+      stored=$(settled_punches "$data")
+      acknowledged=$((good * attlog_lines))
+      if [ "$stored" -lt "$acknowledged" ]; then
+        check_note "**BUG** $row round $r ($variant): $acknowledged punches acknowledged but only $stored rows stored"
+        lost_total=$((lost_total + acknowledged - stored))
+      fi
+      figure=$(calc "$acknowledged" "$duration_us" 'a * 1e6 / b' 'b == 0' '%.0f')
+      if [ "$variant" = one ]; then
+        # Every stored punch is announced by exactly one event, in the same commit.
+        events=$(count_rows "$data" 'SELECT count(*) FROM outbox_event')
+        if [ "$events" != "$stored" ]; then
+          check_note "**BUG** $row round $r: $stored punches stored but $events outbox events"
+          lost_total=$((lost_total + 1))
+        fi
+        rate=$(calc "$delivered_now" "$duration_us" 'a * 1e6 / b' 'b == 0' '%.0f')
+        one_values+=("$figure") one_p99+=("$p99") delivered_rates+=("$rate")
+      else
+        none_values+=("$figure") none_p99+=("$p99")
+      fi
+      stop_admsd
+      per_round "| $r | $variant | $rps | $good | $bad | $socket_errors | $p50 | $p99 | $figure | $stored | $events | $delivered_now | $rate |"
+      local detail=""
+      [ "$variant" = one ] && detail=", $events outbox events, $delivered_now delivered during ingest ($rate/s)"
+      say "$row round $r ($variant endpoint): $figure punches/s (p99 $p99 ms)$detail"
+      # Each round's database is a few hundred MB: only --keep keeps them.
+      [ "$keep" = 1 ] || rm -rf "$data"
+    done
+  done
+  local a n q verdict=measured notes
+  a=$(median_of "${one_values[@]}")
+  n=$(median_of "${none_values[@]}")
+  q=$(ratio "$a" "$n")
+  notes="ratio: with the endpoint / without (same run, alternating rounds, a new admsd on an empty database each round); p99 $(median_of "${one_p99[@]}") ms with, $(median_of "${none_p99[@]}") ms without; delivered during ingest: median $(fmt_int "$(median_of "${delivered_rates[@]}")") events/s"
+  [ "$errors" -gt 0 ] && { verdict="FAIL (errors)"; notes+="; $errors errors (see checks)"; }
+  [ "$bad_total" -gt 0 ] && verdict="FAIL (bad replies)"
+  [ "$lost_total" -gt 0 ] && verdict="FAIL (BUG)"
+  record "$row" "$(fmt_int "$a") (one endpoint)" "— (admsd without endpoint: $(fmt_int "$n"))" "$q" "—" "$verdict" "$notes"
+}
+
+# The bodies of the delivery row: $1 files of $2 lines each, punches distinct across all of them
+# (the PIN is the punch's number).
+make_delivery_bodies() {
+  local dir=$1 files=$2 lines=$3
+  mkdir -p "$dir"
+  awk -v files="$files" -v lines="$lines" -v dir="$dir" 'BEGIN {
+    for (f = 0; f < files; f++) {
+      file = sprintf("%s/%06d.txt", dir, f)
+      for (j = 0; j < lines; j++)
+        printf "%d\t2026-02-02 %02d:%02d:%02d\t0\t1\t0\t0\t0\n", f * lines + j + 1, 8 + int(j / 3600), int(j / 60) % 60, j % 60 > file
+      close(file)
+    } }'
+}
+
+# Delivery throughput: a backlog of events waits behind a disabled endpoint, then
+# `POST /webhooks/bench/enable` releases it; the figure is events / seconds until GET
+# /webhooks/bench shows none pending (polled every 0.1 s). Three variants, alternating in each
+# round: $delivery_events events over $delivery_devices devices (lanes) to nginx 204, the same to
+# receiver.py, and $delivery_lane_events events of one device (one lane: one request at a time,
+# in order) to nginx 204.
+webhook_delivery_row() {
+  local row=webhook-delivery
+  local title="webhook delivery of a backlog to one local receiver, events/s"
+  say "$row: $title"
+  local per_lane=$((delivery_events / delivery_devices)) lane_batch=125
+  make_delivery_bodies "$work/$row/spread" "$delivery_devices" "$per_lane"
+  make_delivery_bodies "$work/$row/lane" $((delivery_lane_events / lane_batch)) "$lane_batch"
+  local r variant errors=0
+  local -a v_nginx=() v_python=() v_lane=()
+  per_round "" "#### $row: $title" "" \
+    "| round | receiver | lanes | events | seconds to drain | events/s | receiver requests (re-sent) |" \
+    "|---|---|---|---|---|---|---|"
+  for ((r = 1; r <= rounds; r++)); do
+    for variant in nginx python lane; do
+      local data=$work/$row/round$r-$variant/data log=$work/$row/round$r-$variant/admsd.log
+      local url events lanes receiver_log="" i config=$work/$row/upload.conf
+      mkdir -p "$work/$row/round$r-$variant"
+      if [ "$variant" = python ]; then
+        receiver_log=$work/$row/round$r-$variant/receiver.jsonl
+        start_receiver "$receiver_log" || { errors=$((errors + 1)); continue; }
+        url=http://127.0.0.1:$receiver_port/hook
+      else
+        url=http://127.0.0.1:$hook_port/hook
+      fi
+      start_admsd "$data" "$log" --webhook-allow-networks 127.0.0.0/8 &&
+        create_endpoint "$data" "$url" false ||
+        { errors=$((errors + 1)); stop_admsd; stop_receiver; continue; }
+      : >"$config"
+      if [ "$variant" = lane ]; then
+        events=$delivery_lane_events lanes=1
+        for ((i = 0; i < delivery_lane_events / lane_batch; i++)); do
+          printf 'url = "http://127.0.0.1:%s/iclock/cdata?SN=WHLANE&table=ATTLOG"\ndata-binary = "@%s/lane/%06d.txt"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nsilent\nnext\n' \
+            "$admsd_port" "$work/$row" "$i" >>"$config"
+        done
+      else
+        events=$delivery_events lanes=$delivery_devices
+        for ((i = 0; i < delivery_devices; i++)); do
+          printf 'url = "http://127.0.0.1:%s/iclock/cdata?SN=WHDEV%06d&table=ATTLOG"\ndata-binary = "@%s/spread/%06d.txt"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nsilent\nnext\n' \
+            "$admsd_port" "$i" "$work/$row" "$i" >>"$config"
+        done
+      fi
+      log_command curl --parallel --parallel-max 200 --config "$config"
+      curl_batch "$config" >/dev/null
+      local pending
+      pending=$(pending_deliveries "$data")
+      if [ "$pending" != "$events" ]; then
+        check_note "$row round $r ($variant): $pending deliveries pending after the upload, not $events"
+        errors=$((errors + 1))
+        stop_admsd
+        stop_receiver
+        continue
+      fi
+      local started_at=$EPOCHREALTIME finished_at="" seconds rate requests=—
+      log_command curl -X POST -H "Authorization: Bearer TOKEN" "http://127.0.0.1:$admsd_port/webhooks/bench/enable"
+      admin_api "$data" POST /webhooks/bench/enable >/dev/null
+      for _ in $(seq 1 6000); do # 600 s at most
+        pending=$(pending_deliveries "$data")
+        [ "$pending" = 0 ] && { finished_at=$EPOCHREALTIME; break; }
+        sleep 0.1
+      done
+      if [ -z "$finished_at" ]; then
+        check_note "$row round $r ($variant): $pending of $events still pending after 600 s"
+        errors=$((errors + 1))
+        seconds=NA rate=NA
+      else
+        seconds=$(calc "$finished_at" "$started_at" 'a - b' 0 '%.2f')
+        rate=$(calc "$events" "$seconds" 'a / b' 'b == 0' '%.0f')
+      fi
+      stop_admsd
+      if [ -n "$receiver_log" ]; then
+        stop_receiver
+        local total distinct unverified
+        total=$(wc -l <"$receiver_log")
+        distinct=$(jq -r '.id' "$receiver_log" | sort -u | wc -l)
+        unverified=$(jq -r 'select(.verified != true) | .id' "$receiver_log" | wc -l)
+        requests="$total ($((total - distinct)))"
+        if [ "$distinct" != "$events" ] || [ "$unverified" != 0 ]; then
+          check_note "**BUG** $row round $r: receiver.py got $distinct distinct events of $events, $unverified unverified"
+          errors=$((errors + 1))
+        fi
+      fi
+      case $variant in
+        nginx) v_nginx+=("$rate") ;;
+        python) v_python+=("$rate") ;;
+        lane) v_lane+=("$rate") ;;
+      esac
+      per_round "| $r | $([ "$variant" = python ] && echo receiver.py || echo 'nginx 204') | $lanes | $events | $seconds | $rate | $requests |"
+      say "$row round $r ($variant): $events events over $lanes lanes delivered in $seconds s: $rate events/s"
+      [ "$keep" = 1 ] || rm -rf "$data"
+    done
+  done
+  local n p l verdict=measured notes
+  n=$(median_of "${v_nginx[@]}")
+  p=$(median_of "${v_python[@]}")
+  l=$(median_of "${v_lane[@]}")
+  notes="$(fmt_int "$delivery_events") events over $delivery_devices devices released by POST /webhooks/bench/enable, until none pending; receiver.py (verifies, fsyncs each request): $(fmt_int "$p")/s; one device (one lane, $(fmt_int "$delivery_lane_events") events) to nginx: $(fmt_int "$l")/s"
+  [ "$errors" -gt 0 ] && { verdict="FAIL (errors)"; notes+="; $errors errors (see checks)"; }
+  record "$row" "$(fmt_int "$n") events/s (nginx 204, $delivery_devices lanes)" "n/a" "—" "—" "$verdict" "$notes"
+}
+
 timesync_row() {
   local row=timesync target="p99 \\|error\\| < 50 ms"
   local title="time-sync error after SET OPTIONS DateTime, simulator on loopback"
@@ -825,7 +1114,9 @@ started=$EPOCHREALTIME
 : >"$raw/checks.md"
 say "results in $report (raw outputs in $raw/); databases in $work ($work_fs)"
 needs_nginx=0
-for row in poll-keepalive poll-close attlog realtime fleet; do wants "$row" && needs_nginx=1; done
+for row in poll-keepalive poll-close attlog realtime fleet attlog-webhook webhook-delivery; do
+  wants "$row" && needs_nginx=1
+done
 if [ "$needs_nginx" = 1 ]; then
   start_nginx || exit 1
   say "nginx on 127.0.0.1:$nginx_port"
@@ -840,6 +1131,8 @@ wants attlog && wrk_row attlog "ATTLOG ingest, $attlog_lines-line batches, durab
 wants realtime && wrk_row realtime "realtime single-punch uploads from $(fmt_int "$realtime_connections") devices, acknowledged/s" \
   attlog 1 "$realtime_connections" 0 absolute 30000
 wants fleet && fleet_row
+wants attlog-webhook && attlog_webhook_row
+wants webhook-delivery && webhook_delivery_row
 stop_nginx
 wants timesync && timesync_row
 wants startup && startup_row
@@ -856,6 +1149,8 @@ titles() {
     fleet) echo "20,000 simulated devices polling every 10 s plus realtime punches" ;;
     timesync) echo 'time-sync error after `SET OPTIONS DateTime`, simulator on loopback' ;;
     startup) echo "start-up to first answered request" ;;
+    attlog-webhook) echo "ATTLOG ingest, $attlog_lines-line batches, durable punches/s, with one webhook endpoint (nginx 204 on loopback) against none" ;;
+    webhook-delivery) echo "webhook delivery of a backlog to one local receiver, events/s" ;;
   esac
 }
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -905,6 +1200,16 @@ git -C "$root" diff --quiet HEAD 2>/dev/null || commit+=" (with uncommitted chan
   echo "- Start-up: \`startup_time\` (exec to the end of the first 200 reply to \`GET /iclock/ping\`),"
   echo "  $startup_runs starts per round of each; the 10 M database is made once by"
   echo "  \`make_big_database\` in run.sh (\`startup-fill.sql\` in the raw folder)."
+  echo "- Webhooks: the receiver is nginx's second server (\`return 204;\`) or"
+  echo "  \`tests/e2e/webhooks/receiver.py\` (verifies every signature, fsyncs a line per request)."
+  echo "  \`attlog-webhook\`: the attlog row's wrk load in alternating rounds on an admsd without"
+  echo "  endpoints and on one with one endpoint (created through \`POST /webhooks\`), each a new"
+  echo "  process on an empty database; after each round sqlite3 checks that the outbox holds one"
+  echo "  event per stored punch and counts the deliveries made while wrk ran."
+  echo "  \`webhook-delivery\`: a backlog uploaded behind a disabled endpoint, released by"
+  echo "  \`POST /webhooks/bench/enable\`; events / seconds until \`GET /webhooks/bench\` shows none"
+  echo "  pending (polled every 0.1 s): $delivery_events events over $delivery_devices devices to nginx and to"
+  echo "  receiver.py, and $delivery_lane_events events of one device (one lane) to nginx."
   echo
   echo "## Checks"
   echo
