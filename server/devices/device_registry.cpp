@@ -455,6 +455,61 @@ storage_status device_service::flush_devices_now()
     return saved;
 }
 
+device_service::patch_start device_service::begin_patch(const std::string& serial_number,
+                                                        const device_patch& patch)
+{
+    std::lock_guard lock{mutex_};
+    auto it = devices_.find(serial_number);
+    if (it == devices_.end()) {
+        return {
+            {},
+            {},
+            {{}, update_error::unknown_device, fmt::format("Device not found: {}", serial_number)}};
+    }
+    if (patch.alias && *patch.alias) {
+        const auto& alias = **patch.alias;
+        for (const auto& [sn, entry] : devices_) {
+            if (sn != serial_number && (sn == alias || entry.record.alias == alias)) {
+                return {{},
+                        {},
+                        {{},
+                         update_error::alias_in_use,
+                         fmt::format("alias '{}' is already used by device {}", alias, sn)}};
+            }
+        }
+    }
+    // Until the registry has the patch, a flush must not write its older copy over it.
+    ++it->second.patching;
+    return {it->second.record, zone_of(it->second), {}};
+}
+
+boost::asio::awaitable<storage_result<std::size_t>>
+device_service::store_patched(const device_record& patched, bool releasing, const tz::zone& zone)
+{
+    // Released punches are announced now, as punch.created, in the commit that releases them.
+    std::vector<published_event> staged;
+    auto stored = co_await write([&](write_tx& tx) -> storage_result<std::size_t> {
+        std::size_t count = 0;
+        auto written = tx.atomic([&]() -> storage_status {
+            auto saved = tx.devices().upsert_device(patched);
+            auto released = saved && releasing
+                                ? release_and_announce(tx, patched.serial_number,
+                                                       {api_id(patched), zone}, staged)
+                                : storage_result<std::size_t>{std::size_t{0}};
+            count = released ? *released.value : 0;
+            return !saved     ? storage_status{saved.error}
+                   : released ? storage_status{std::monostate{}}
+                              : storage_status{released.error};
+        });
+        return written ? storage_result<std::size_t>{count}
+                       : storage_result<std::size_t>{written.error};
+    });
+    if (stored) {
+        events_.publish(staged);
+    }
+    co_return stored;
+}
+
 boost::asio::awaitable<device_service::update_result>
 device_service::update_device(const std::string& serial_number, const device_patch& patch)
 {
@@ -467,62 +522,19 @@ device_service::update_device(const std::string& serial_number, const device_pat
         configured_alias = it->second.alias;
     }
     auto apply = [&](device_record& r) { apply_patch(r, patch, configured_alias); };
-    std::optional<device_record> copy;
-    std::optional<tz::zone> zone;
-    bool was_approved = false;
-    {
-        std::lock_guard lock{mutex_};
-        auto it = devices_.find(serial_number);
-        if (it == devices_.end()) {
-            co_return update_result{{},
-                                    update_error::unknown_device,
-                                    fmt::format("Device not found: {}", serial_number)};
-        }
-        if (patch.alias && *patch.alias) {
-            const auto& alias = **patch.alias;
-            for (const auto& [sn, entry] : devices_) {
-                if (sn != serial_number && (sn == alias || entry.record.alias == alias)) {
-                    co_return update_result{
-                        {},
-                        update_error::alias_in_use,
-                        fmt::format("alias '{}' is already used by device {}", alias, sn)};
-                }
-            }
-        }
-        copy = it->second.record;
-        was_approved = copy->approved;
-        zone = zone_of(it->second);
-        // Until the registry has the patch, a flush must not write its older copy over it.
-        ++it->second.patching;
+    auto start = begin_patch(serial_number, patch);
+    if (!start.record) {
+        co_return std::move(start.refused);
     }
-    apply(*copy);
-    bool releasing = copy->approved && !was_approved;
-    // Released punches are announced now, as punch.created, in the commit that releases them.
-    std::vector<published_event> staged;
-    auto stored = co_await write([&](write_tx& tx) -> storage_result<std::size_t> {
-        std::size_t count = 0;
-        auto written = tx.atomic([&]() -> storage_status {
-            auto saved = tx.devices().upsert_device(*copy);
-            auto released =
-                saved && releasing
-                    ? release_and_announce(tx, serial_number, {api_id(*copy), *zone}, staged)
-                    : storage_result<std::size_t>{std::size_t{0}};
-            count = released ? *released.value : 0;
-            return !saved     ? storage_status{saved.error}
-                   : released ? storage_status{std::monostate{}}
-                              : storage_status{released.error};
-        });
-        return written ? storage_result<std::size_t>{count}
-                       : storage_result<std::size_t>{written.error};
-    });
-    if (stored) {
-        events_.publish(staged);
-    }
+    bool was_approved = start.record->approved;
+    apply(*start.record);
+    bool releasing = start.record->approved && !was_approved;
+    auto stored = co_await store_patched(*start.record, releasing, *start.zone);
     if (!stored) {
-        std::lock_guard lock{mutex_};
-        --devices_[serial_number].patching;
-    }
-    if (!stored) {
+        {
+            std::lock_guard lock{mutex_};
+            --devices_[serial_number].patching;
+        }
         storage_failure("updating a device", stored.error);
         co_return update_result{
             {}, update_error::storage_failed, "storage unavailable: " + stored.error.message};

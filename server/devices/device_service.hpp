@@ -314,6 +314,18 @@ class device_service {
     void note_sent_text(sent_text sent);
     // Writes the sent texts waiting for the flush; those a failed write leaves go back.
     void write_sent_texts(write_tx& tx);
+    // update_device's first step, under the lock: the device's record and zone, or why the patch
+    // cannot apply (record empty). Marks the entry as being patched.
+    struct patch_start {
+        std::optional<device_record> record;
+        std::optional<tz::zone> zone;
+        update_result refused;
+    };
+    patch_start begin_patch(const std::string& serial_number, const device_patch& patch);
+    // Stores a patched device; approving (`releasing`) releases its quarantined punches and
+    // announces them after the commit. Returns how many were released.
+    boost::asio::awaitable<storage_result<std::size_t>>
+    store_patched(const device_record& patched, bool releasing, const tz::zone& zone);
     // Releases a device's quarantined punches and stages their punch.created events (shown as
     // `device`'s), all or nothing; returns how many were released.
     storage_result<std::size_t> release_and_announce(write_tx& tx, const std::string& serial_number,
