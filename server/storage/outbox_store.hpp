@@ -147,9 +147,16 @@ class outbox_writer {
     virtual storage_status save_endpoint(const webhook_endpoint_row& endpoint) = 0;
     // Deletes an endpoint and its deliveries; false when there was none.
     virtual storage_result<bool> delete_endpoint(std::string_view name) = 0;
-    // Deletes delivered deliveries (with their attempts) delivered before `before`, then the
-    // events no delivery refers to any more, and returns how many deliveries went.
-    virtual storage_result<std::size_t> prune(instant before) = 0;
+    // Deletes at most `limit` delivered deliveries (with their attempts) delivered before
+    // `before`, oldest first, then the events created before `before` that no delivery refers to
+    // any more (at most `limit` of them), and returns how many deliveries and events went. A
+    // caller prunes in rounds until it gets less than `limit` of both, so no batch of the single
+    // writer holds up uploads for long however much a retention change leaves to prune.
+    struct pruned_count {
+        std::size_t deliveries = 0;
+        std::size_t events = 0;
+    };
+    virtual storage_result<pruned_count> prune(instant before, std::size_t limit) = 0;
 
   protected:
     ~outbox_writer() = default;

@@ -36,6 +36,8 @@ std::string describe(const send_result& r)
 // How often the housekeeping runs: gauges, disabling, pruning (hourly).
 constexpr std::chrono::seconds housekeeping_interval{5};
 constexpr int prune_every = 720; // housekeeping rounds: an hour
+// Rows one prune round deletes at most (a few tens of milliseconds of the writer's time).
+constexpr std::size_t prune_round_rows = 5000;
 // After a failed read or write of the outbox, a lane waits this long before it tries again.
 constexpr std::chrono::seconds storage_retry{1};
 
@@ -518,14 +520,36 @@ net::awaitable<void> webhook_relay::housekeeping()
         }
         stats_.forget_webhook_endpoints_except(names);
         if (round % prune_every == 0) {
-            auto cut = now - settings_.retention;
-            auto pruned =
-                co_await writer_.run([&](write_tx& tx) { return tx.outbox().prune(cut); });
-            if (!pruned) {
-                log_.event("webhook", fmt::format("Pruning delivered webhook events failed: {}",
-                                                  pruned.error.message));
-            }
+            co_await prune(now - settings_.retention);
         }
+    }
+}
+
+net::awaitable<void> webhook_relay::prune(instant cut)
+{
+    // In rounds: the uploads queued behind the single writer wait for one round at most, however
+    // much is due (a shortened retention can leave millions of rows at once).
+    outbox_writer::pruned_count total;
+    while (!stopping_) {
+        auto pruned = co_await writer_.run(
+            [&](write_tx& tx) { return tx.outbox().prune(cut, prune_round_rows); });
+        if (!pruned) {
+            log_.event("webhook", fmt::format("Pruning delivered webhook events failed: {}",
+                                              pruned.error.message));
+            break;
+        }
+        total.deliveries += pruned.value->deliveries;
+        total.events += pruned.value->events;
+        if (pruned.value->deliveries < prune_round_rows &&
+            pruned.value->events < prune_round_rows) {
+            break;
+        }
+    }
+    if (total.deliveries + total.events > 0) {
+        log_.event("webhook",
+                   fmt::format("Pruned {} webhook deliveries and {} events past the "
+                               "retention of {} s",
+                               total.deliveries, total.events, settings_.retention.count()));
     }
 }
 

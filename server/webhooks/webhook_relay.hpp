@@ -116,6 +116,8 @@ class webhook_relay final : public event_listener {
     void come_up(const std::string& name);
     net::awaitable<void> disable(std::string name, std::string reason);
     net::awaitable<void> housekeeping();
+    // Deletes delivered deliveries and their events older than `cut`, in rounds.
+    net::awaitable<void> prune(instant cut);
     double jitter_unit();
 
     net::io_context& io_;

@@ -170,23 +170,34 @@ WHERE NOT EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.seq = outbox_event.se
     });
 }
 
-storage_result<std::size_t> sqlite_outbox_writer::prune(instant before)
+storage_result<outbox_writer::pruned_count> sqlite_outbox_writer::prune(instant before,
+                                                                        std::size_t limit)
 {
-    return run_on<std::size_t>(db_, "prune_outbox", [&](connection& db) {
+    return run_on<pruned_count>(db_, "prune_outbox", [&](connection& db) {
         savepoint tx{db};
+        // Both through their age indexes (schema 6): a round reads what it deletes, not the
+        // rows kept.
         statement gone{db, R"sql(
-DELETE FROM webhook_delivery WHERE state = 1 AND delivered_at_ms < ?
+DELETE FROM webhook_delivery
+WHERE (endpoint, seq) IN (SELECT endpoint, seq FROM webhook_delivery INDEXED BY
+                          webhook_delivery_by_age
+                          WHERE state = 1 AND delivered_at_ms < ?
+                          ORDER BY delivered_at_ms LIMIT ?)
 )sql"};
-        gone.bind(before).run();
-        auto pruned = static_cast<std::size_t>(sqlite3_changes(db.handle()));
+        gone.bind(before).bind(static_cast<std::int64_t>(limit)).run();
+        pruned_count count;
+        count.deliveries = static_cast<std::size_t>(sqlite3_changes(db.handle()));
         statement orphans{db, R"sql(
 DELETE FROM outbox_event
-WHERE created_at_ms < ?
-  AND NOT EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.seq = outbox_event.seq)
+WHERE seq IN (SELECT seq FROM outbox_event INDEXED BY outbox_event_by_age
+              WHERE created_at_ms < ?
+                AND NOT EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.seq = outbox_event.seq)
+              ORDER BY created_at_ms LIMIT ?)
 )sql"};
-        orphans.bind(before).run();
+        orphans.bind(before).bind(static_cast<std::int64_t>(limit)).run();
+        count.events = static_cast<std::size_t>(sqlite3_changes(db.handle()));
         tx.release();
-        return pruned;
+        return count;
     });
 }
 

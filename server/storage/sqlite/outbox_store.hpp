@@ -42,7 +42,7 @@ class sqlite_outbox_writer final : public outbox_writer {
     storage_result<std::size_t> requeue(const requeue_range& range, instant due) override;
     storage_status save_endpoint(const webhook_endpoint_row& endpoint) override;
     storage_result<bool> delete_endpoint(std::string_view name) override;
-    storage_result<std::size_t> prune(instant before) override;
+    storage_result<pruned_count> prune(instant before, std::size_t limit) override;
 
   private:
     sqlite::connection& db_;

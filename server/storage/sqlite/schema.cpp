@@ -239,6 +239,11 @@ CREATE TABLE export_state (
     last_run_scheduled INTEGER NOT NULL CHECK (last_run_scheduled IN (0, 1))
 ) STRICT, WITHOUT ROWID;
 )sql",
+    R"sql(
+-- The outbox's hourly prune reads the rows it deletes, oldest first, through these.
+CREATE INDEX webhook_delivery_by_age ON webhook_delivery (state, delivered_at_ms);
+CREATE INDEX outbox_event_by_age ON outbox_event (created_at_ms);
+)sql",
 };
 
 } // namespace

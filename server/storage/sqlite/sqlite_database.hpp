@@ -50,7 +50,7 @@ struct sqlite_open_options {
 class sqlite_database final : public database {
   public:
     // The schema version this build creates and expects.
-    static constexpr int schema_version = 5;
+    static constexpr int schema_version = 6;
 
     // The SQL that takes the schema from `from_version` to `from_version + 1` (empty for any
     // other version): lets a test build an older database.

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 // The outbox every backend must have: an event and its deliveries commit with the data they
@@ -257,15 +258,46 @@ TEST_CASE("Attempts are logged and move a delivery to delivered or failed",
     }
     SECTION("pruning drops delivered rows older than the cut, never pending or failed ones")
     {
-        auto pruned = store->db().write([&](write_tx& tx) { return tx.outbox().prune(at(100)); });
+        auto pruned =
+            store->db().write([&](write_tx& tx) { return tx.outbox().prune(at(100), 1000); });
         REQUIRE(pruned);
-        CHECK(*pruned.value == 1);
+        CHECK(pruned.value->deliveries == 1);
+        CHECK(pruned.value->events == 1);
         auto left = store->db().outbox().list_deliveries({.endpoint = "a"});
         REQUIRE(left);
         CHECK(ids_of(*left.value) == std::vector<std::string>{"evt_2"});
         // The event went with its last delivery: nothing refers to its id any more.
         CHECK(append(*store, event("evt_1", "A1"), {"a"}));
     }
+}
+
+TEST_CASE("Pruning goes oldest first in rounds of at most its limit", "[storage][contract][outbox]")
+{
+    auto backend = make_backend_factory();
+    auto store = open_store(*backend);
+    REQUIRE(save(*store, endpoint("a")));
+    for (int i = 1; i <= 5; ++i) {
+        auto seq = append(*store, event(fmt::format("evt_{}", i), "A1", i), {"a"});
+        REQUIRE(seq);
+        // Delivered in the reverse order of creation: the oldest delivery is evt_5's.
+        REQUIRE(store->db().write([&](write_tx& tx) {
+            return tx.outbox().record_attempt("a", *seq.value,
+                                              attempt(204, delivery_state::delivered, 20 - i));
+        }));
+    }
+    auto round = [&] {
+        auto pruned =
+            store->db().write([&](write_tx& tx) { return tx.outbox().prune(at(100), 2); });
+        REQUIRE(pruned);
+        return std::pair{pruned.value->deliveries, pruned.value->events};
+    };
+    CHECK(round() == std::pair<std::size_t, std::size_t>{2, 2});
+    auto left = store->db().outbox().list_deliveries({.endpoint = "a"});
+    REQUIRE(left);
+    CHECK(ids_of(*left.value) == std::vector<std::string>{"evt_1", "evt_2", "evt_3"});
+    CHECK(round() == std::pair<std::size_t, std::size_t>{2, 2});
+    CHECK(round() == std::pair<std::size_t, std::size_t>{1, 1});
+    CHECK(round() == std::pair<std::size_t, std::size_t>{0, 0});
 }
 
 TEST_CASE("An event and the data it announces commit together or not at all",
