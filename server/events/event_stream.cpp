@@ -64,6 +64,9 @@ storage_status event_stream::stage(write_tx& tx, std::span<const event> events,
     auto now =
         std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     auto first = staged.size();
+    // The events some endpoint wants go to the outbox in one call (one savepoint).
+    std::vector<outbox_event> rows;
+    std::vector<std::vector<std::string>> endpoints;
     for (const auto& e : events) {
         published_event p;
         p.row.id = new_event_id(now);
@@ -75,12 +78,24 @@ storage_status event_stream::stage(write_tx& tx, std::span<const event> events,
             p.endpoints = routes_->endpoints_for(e.type, e.serial_number);
         }
         if (!p.endpoints.empty()) {
-            if (auto appended = tx.outbox().append_event(p.row, p.endpoints); !appended) {
-                staged.resize(first);
-                return appended;
-            }
+            rows.push_back(p.row);
+            endpoints.push_back(p.endpoints);
         }
         staged.push_back(std::move(p));
+    }
+    if (rows.empty()) {
+        return std::monostate{};
+    }
+    if (auto appended = tx.outbox().append_events(rows, endpoints); !appended) {
+        staged.resize(first);
+        return appended;
+    }
+    // The outbox numbered the rows: the staged events carry their seq, in the same order.
+    std::size_t next = 0;
+    for (auto i = first; i < staged.size(); ++i) {
+        if (!staged[i].endpoints.empty()) {
+            staged[i].row.seq = rows[next++].seq;
+        }
     }
     return std::monostate{};
 }

@@ -133,10 +133,18 @@ class outbox_store {
 // Writes of the outbox; reached only through a write_tx (database.hpp).
 class outbox_writer {
   public:
-    // Appends `event` (setting event.seq) with a pending delivery to each of `endpoints`, due at
-    // once. An event id already stored is an error value.
-    virtual storage_status append_event(outbox_event& event,
-                                        std::span<const std::string> endpoints) = 0;
+    // Appends each of `events` (setting its seq) with a pending delivery to each endpoint of
+    // the same index in `endpoints`, due at once; all of them or none. An event id already
+    // stored is an error value. One call for a whole upload's events: each writer call is a
+    // savepoint, and one per event was most of a batch's time.
+    virtual storage_status append_events(std::span<outbox_event> events,
+                                         std::span<const std::vector<std::string>> endpoints) = 0;
+    // append_events of one event.
+    storage_status append_event(outbox_event& event, std::span<const std::string> endpoints)
+    {
+        std::vector<std::string> names(endpoints.begin(), endpoints.end());
+        return append_events({&event, 1}, {&names, 1});
+    }
     // Records an attempt at the delivery (endpoint, seq) and its state after it.
     virtual storage_status record_attempt(std::string_view endpoint, std::int64_t seq,
                                           const attempt_record& record) = 0;

@@ -58,24 +58,36 @@ webhook_delivery read_delivery(const statement& s)
 
 } // namespace
 
-storage_status sqlite_outbox_writer::append_event(outbox_event& event,
-                                                  std::span<const std::string> endpoints)
+storage_status
+sqlite_outbox_writer::append_events(std::span<outbox_event> events,
+                                    std::span<const std::vector<std::string>> endpoints)
 {
-    return run_on<std::monostate>(db_, "append_event", [&](connection& db) {
+    return run_on<std::monostate>(db_, "append_events", [&](connection& db) {
+        if (events.size() != endpoints.size()) {
+            throw sqlite_failure{"append_events: one endpoint list per event"};
+        }
         savepoint tx{db};
         statement insert{db, R"sql(
 INSERT INTO outbox_event (id, type, lane, created_at_ms, body) VALUES (?, ?, ?, ?, ?)
 )sql"};
-        insert.bind(event.id, event.type, event.lane, event.created_at, event.body).run();
-        auto seq = sqlite3_last_insert_rowid(db.handle());
         statement fan_out{db, R"sql(
 INSERT INTO webhook_delivery (endpoint, seq, lane, state, next_attempt_ms) VALUES (?, ?, ?, 0, ?)
 )sql"};
-        for (const auto& endpoint : endpoints) {
-            fan_out.bind(endpoint, seq, event.lane, event.created_at).run();
+        std::vector<std::int64_t> seqs;
+        seqs.reserve(events.size());
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            const auto& event = events[i];
+            insert.bind(event.id, event.type, event.lane, event.created_at, event.body).run();
+            auto seq = sqlite3_last_insert_rowid(db.handle());
+            for (const auto& endpoint : endpoints[i]) {
+                fan_out.bind(endpoint, seq, event.lane, event.created_at).run();
+            }
+            seqs.push_back(seq);
         }
         tx.release();
-        event.seq = seq;
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            events[i].seq = seqs[i];
+        }
         return std::monostate{};
     });
 }

@@ -35,8 +35,8 @@ class sqlite_outbox_writer final : public outbox_writer {
   public:
     explicit sqlite_outbox_writer(sqlite::connection& db) : db_{db} {}
 
-    storage_status append_event(outbox_event& event,
-                                std::span<const std::string> endpoints) override;
+    storage_status append_events(std::span<outbox_event> events,
+                                 std::span<const std::vector<std::string>> endpoints) override;
     storage_status record_attempt(std::string_view endpoint, std::int64_t seq,
                                   const attempt_record& record) override;
     storage_result<std::size_t> requeue(const requeue_range& range, instant due) override;

@@ -368,33 +368,36 @@ class transaction {
 // only itself. Rolls back to the savepoint when left without release (error or exception).
 class savepoint {
   public:
-    explicit savepoint(connection& db) : db_{db.handle()}
+    explicit savepoint(connection& db) : connection_{db}
     {
         // SQLite rolls a whole transaction back by itself after some errors (disk full, I/O):
         // then the batch is lost, and this call must not go on and commit on its own.
-        if (sqlite3_get_autocommit(db_) != 0) {
+        if (sqlite3_get_autocommit(db.handle()) != 0) {
             throw sqlite_failure{"the batch's transaction was rolled back by an earlier error"};
         }
-        exec(db_, "SAVEPOINT write_call");
+        // Prepared once per connection and kept: every writer call opens one, so parsing the
+        // SQL each time was a measurable share of a batch.
+        statement{connection_, "SAVEPOINT write_call"}.run();
     }
     savepoint(const savepoint&) = delete;
     savepoint& operator=(const savepoint&) = delete;
     ~savepoint()
     {
-        if (done_ || sqlite3_get_autocommit(db_) != 0) {
+        auto* db = connection_.handle();
+        if (done_ || sqlite3_get_autocommit(db) != 0) {
             return;
         }
         // As in transaction: when the rollback fails too there is nothing better to do.
-        sqlite3_exec(db_, "ROLLBACK TO write_call; RELEASE write_call", nullptr, nullptr, nullptr);
+        sqlite3_exec(db, "ROLLBACK TO write_call; RELEASE write_call", nullptr, nullptr, nullptr);
     }
     void release()
     {
-        exec(db_, "RELEASE write_call");
+        statement{connection_, "RELEASE write_call"}.run();
         done_ = true;
     }
 
   private:
-    sqlite3* db_;
+    connection& connection_;
     bool done_ = false;
 };
 

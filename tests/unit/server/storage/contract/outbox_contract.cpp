@@ -271,6 +271,43 @@ TEST_CASE("Attempts are logged and move a delivery to delivered or failed",
     }
 }
 
+TEST_CASE("An upload's events are appended in one call, numbered in order, all or none",
+          "[storage][contract][outbox]")
+{
+    auto backend = make_backend_factory();
+    auto store = open_store(*backend);
+    REQUIRE(save(*store, endpoint("a")));
+    REQUIRE(save(*store, endpoint("b")));
+    REQUIRE(append(*store, event("evt_taken", "A1"), {"a"}));
+    auto append_all = [&](std::vector<outbox_event>& rows,
+                          const std::vector<std::vector<std::string>>& to) {
+        return store->db().write([&](write_tx& tx) { return tx.outbox().append_events(rows, to); });
+    };
+
+    std::vector<outbox_event> rows{event("evt_1", "A1"), event("evt_2", "B2"),
+                                   event("evt_3", "A1")};
+    REQUIRE(append_all(rows, {{"a"}, {"a", "b"}, {"b"}}));
+    CHECK(rows[0].seq < rows[1].seq);
+    CHECK(rows[1].seq < rows[2].seq);
+    auto to_a = store->db().outbox().list_deliveries({.endpoint = "a"});
+    REQUIRE(to_a);
+    CHECK(ids_of(*to_a.value) == std::vector<std::string>{"evt_taken", "evt_1", "evt_2"});
+    auto to_b = store->db().outbox().list_deliveries({.endpoint = "b"});
+    REQUIRE(to_b);
+    CHECK(ids_of(*to_b.value) == std::vector<std::string>{"evt_2", "evt_3"});
+
+    // A taken id in the middle: none of the three is stored.
+    std::vector<outbox_event> bad{event("evt_4", "A1"), event("evt_taken", "A1"),
+                                  event("evt_5", "A1")};
+    CHECK_FALSE(append_all(bad, {{"a"}, {"a"}, {"a"}}));
+    to_a = store->db().outbox().list_deliveries({.endpoint = "a"});
+    REQUIRE(to_a);
+    CHECK(to_a.value->size() == 3);
+    // Mismatched lists are an error, not a guess.
+    std::vector<outbox_event> one{event("evt_6", "A1")};
+    CHECK_FALSE(append_all(one, {}));
+}
+
 TEST_CASE("Pruning goes oldest first in rounds of at most its limit", "[storage][contract][outbox]")
 {
     auto backend = make_backend_factory();
