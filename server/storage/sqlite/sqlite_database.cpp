@@ -102,11 +102,6 @@ connection open_writer(const std::filesystem::path& file, const sqlite_open_opti
         // Checkpoint every 10,000 WAL pages (40 MiB), not 1,000: an index page written many
         // times between checkpoints is copied into the database once.
         exec(db, "PRAGMA wal_autocheckpoint = 10000");
-        // Savepoints (every writer call is one) keep the pages they change in a statement
-        // journal; in a temporary file that is a pwrite per page, which was most of the writer's
-        // time once a punch's event was written beside it. It is never needed after a crash
-        // (the WAL is the durable journal), so memory it is.
-        exec(db, "PRAGMA temp_store = MEMORY");
         exec(db, "PRAGMA foreign_keys = ON");
         migrate(db, version);
     }
