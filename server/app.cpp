@@ -4,6 +4,7 @@
 #include "protocol/zk_time.hpp"
 #include "server/admin/admin_api.hpp"
 #include "server/admin/exports_api.hpp"
+#include "server/admin/persons_api.hpp"
 #include "server/devices/command_waiters.hpp"
 #include "server/devices/device_service.hpp"
 #include "server/devices/punch_devices.hpp"
@@ -15,6 +16,7 @@
 #include "server/net.hpp"
 #include "server/observability/logger.hpp"
 #include "server/observability/metrics.hpp"
+#include "server/personnel/directory_service.hpp"
 #include "server/routes.hpp"
 #include "server/security/access_control.hpp"
 #include "server/security/admin_token.hpp"
@@ -89,6 +91,8 @@ struct app::impl {
     std::unique_ptr<admin_api> admin;
     std::unique_ptr<export_service> exports;
     std::unique_ptr<exports_api> exports_handlers;
+    std::unique_ptr<personnel::directory_service> directory;
+    std::unique_ptr<persons_api> persons_handlers;
     std::unique_ptr<time_service> times;
     std::unique_ptr<router> routes;
     std::unique_ptr<http_sessions> sessions;
@@ -206,8 +210,10 @@ std::string app::impl::build_services()
     if (auto error = build_exports(); !error.empty()) {
         return error;
     }
+    directory = std::make_unique<personnel::directory_service>(*store, reader, *writer, log);
+    persons_handlers = std::make_unique<persons_api>(*directory);
     routes = std::make_unique<router>(
-        server_routes(config, *devices, *times, *admin, *exports_handlers),
+        server_routes(config, *devices, *times, *admin, *exports_handlers, *persons_handlers),
         [this](const http_request& request) { return admin->authenticate(request); });
     if (!config.tls_listen.empty() || config.admin_tls) {
         auto made = make_tls_context(config.tls_cert, config.tls_key);

@@ -2,13 +2,15 @@
 
 #include "server/admin/admin_api.hpp"
 #include "server/admin/exports_api.hpp"
+#include "server/admin/persons_api.hpp"
 #include "server/devices/device_service.hpp"
 #include "server/timekeeping/time_service.hpp"
 
 namespace adms::server {
 
 std::vector<route> server_routes(const settings& config, device_service& devices,
-                                 const time_service& times, admin_api& admin, exports_api& exports)
+                                 const time_service& times, admin_api& admin, exports_api& exports,
+                                 persons_api& persons)
 {
     constexpr auto on_devices = route_scope::devices;
     constexpr auto on_admin = route_scope::admin;
@@ -23,6 +25,7 @@ std::vector<route> server_routes(const settings& config, device_service& devices
         params{"device", "pin", "from", "to", "after", "limit", "quarantined"};
     const std::optional<params> drift_query = params{"from", "to", "after", "limit"};
     const std::optional<params> delivery_query = params{"state", "after", "limit"};
+    const std::optional<params> person_query = params{"area", "status", "source", "after", "limit"};
     auto tylink = [&times](const http_request& request,
                            const route_match&) -> boost::asio::awaitable<http_response> {
         co_return times.handle(request);
@@ -108,6 +111,26 @@ std::vector<route> server_routes(const settings& config, device_service& devices
         {on_admin, "GET", "/exports", bearer, no_query, exports.route(&exports_api::list)},
         {on_admin, "POST", "/exports/{name}/run", bearer, no_query,
          exports.route(&exports_api::run)},
+        // The people directory (docs/personnel.md).
+        {on_admin, "GET", "/areas", bearer, no_query, persons.route(&persons_api::list_areas)},
+        {on_admin, "POST", "/areas", bearer, no_query, persons.route(&persons_api::create_area)},
+        {on_admin, "GET", "/areas/{code}", bearer, no_query, persons.route(&persons_api::get_area)},
+        {on_admin, "PATCH", "/areas/{code}", bearer, no_query,
+         persons.route(&persons_api::patch_area)},
+        {on_admin, "DELETE", "/areas/{code}", bearer, no_query,
+         persons.route(&persons_api::delete_area)},
+        {on_admin, "GET", "/persons", bearer, person_query,
+         persons.route(&persons_api::list_persons)},
+        {on_admin, "POST", "/persons", bearer, no_query,
+         persons.route(&persons_api::create_person)},
+        {on_admin, "GET", "/persons/{pin}", bearer, no_query,
+         persons.route(&persons_api::get_person)},
+        {on_admin, "PATCH", "/persons/{pin}", bearer, no_query,
+         persons.route(&persons_api::patch_person)},
+        {on_admin, "DELETE", "/persons/{pin}", bearer, no_query,
+         persons.route(&persons_api::delete_person)},
+        {on_admin, "GET", "/persons/{pin}/templates", bearer, no_query,
+         persons.route(&persons_api::person_templates)},
     };
 }
 

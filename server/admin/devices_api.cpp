@@ -3,6 +3,7 @@
 #include "server/admin/admin_support.hpp"
 #include "server/config/setting_values.hpp"
 #include "server/net.hpp"
+#include "server/personnel/person_rules.hpp"
 #include "server/records/punch_format.hpp"
 #include "server/storage/blocking_pool.hpp"
 
@@ -50,6 +51,7 @@ json::object device_json(const device_snapshot& d, instant now,
     o["push_version"] = r.push_version;
     o["protocol"] = r.dialect;
     o["approved"] = r.approved;
+    o["area"] = r.area ? json::value(*r.area) : json::value(nullptr);
     o["time_dialect"] = std::string{to_string(d.dialect)};
     o["sync_at"] = format_time_of_day(d.sync_at);
     o["sync_interval"] = d.sync_interval ? json::value(format_sync_interval(*d.sync_interval))
@@ -100,8 +102,8 @@ input_result<device_patch> read_device_patch(std::string_view text)
         return parsed.error;
     }
     const auto& body = *parsed.value;
-    if (auto unknown = reject_unknown_fields(
-            body, {"alias", "zone", "time_dialect", "sync_at", "sync_interval", "approved"})) {
+    if (auto unknown = reject_unknown_fields(body, {"alias", "zone", "time_dialect", "sync_at",
+                                                    "sync_interval", "approved", "area"})) {
         return *unknown;
     }
     device_patch patch;
@@ -137,6 +139,14 @@ input_result<device_patch> read_device_patch(std::string_view text)
     }
     if (auto bad = read_clearable(body, "sync_interval", patch.sync_interval, parse_sync_interval,
                                   "must be a duration of at least 1m (e.g. 6h), off or null")) {
+        return *bad;
+    }
+    auto area = [](const std::string& t) {
+        return personnel::check_area_code(t) ? std::nullopt : std::optional{t};
+    };
+    if (auto bad = read_clearable(body, "area", patch.area, area,
+                                  "must be an area's code, or null to take the device out of "
+                                  "every area")) {
         return *bad;
     }
     if (body.contains("approved")) {
@@ -225,6 +235,17 @@ admin_api::patch_device(const device_snapshot& d, const http_request& request, c
     auto patch = read_device_patch(request.body);
     if (!patch) {
         co_return input_reply(patch.error);
+    }
+    if (patch.value->area && *patch.value->area) {
+        // An unknown area is the client's mistake (400), not a failed write.
+        const auto& code = **patch.value->area;
+        auto found = co_await reader.run([&] { return store.persons().find_area(code); });
+        if (!found) {
+            co_return storage_unavailable(found.error);
+        }
+        if (!*found.value) {
+            co_return input_reply({"area", fmt::format("unknown area: {}", code)});
+        }
     }
     auto updated = co_await devices.update_device(d.record.serial_number, *patch.value);
     if (!updated.device) {

@@ -98,27 +98,6 @@ json::object delivery_json(const webhook_delivery& d)
     return o;
 }
 
-// A list of strings, or a string: "must be a list of strings".
-input_result<std::optional<std::vector<std::string>>> optional_strings(const json::object& o,
-                                                                       std::string_view field)
-{
-    const auto* v = o.if_contains(field);
-    if (v == nullptr || v->is_null()) {
-        return std::optional<std::vector<std::string>>{};
-    }
-    if (!v->is_array()) {
-        return input_error{std::string{field}, "must be a list of strings"};
-    }
-    std::vector<std::string> out;
-    for (const auto& item : v->get_array()) {
-        if (!item.is_string()) {
-            return input_error{std::string{field}, "must be a list of strings"};
-        }
-        out.emplace_back(item.get_string());
-    }
-    return std::optional<std::vector<std::string>>{std::move(out)};
-}
-
 input_result<webhook_input> read_webhook_input(std::string_view body, bool create)
 {
     auto parsed = parse_json_object(body, !create);

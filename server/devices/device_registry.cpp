@@ -44,6 +44,9 @@ void apply_patch(device_record& r, const device_patch& patch,
     if (patch.approved) {
         r.approved = *patch.approved;
     }
+    if (patch.area) {
+        r.area = *patch.area;
+    }
 }
 
 } // namespace

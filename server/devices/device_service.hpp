@@ -66,6 +66,8 @@ struct device_patch {
     // An inner value of 0 turns the periodic sync off for this device.
     std::optional<std::optional<std::chrono::minutes>> sync_interval;
     std::optional<bool> approved;
+    // The device's area (an existing area's code); an inner nullopt takes it out of every area.
+    std::optional<std::optional<std::string>> area;
 };
 
 // The text a time sync went out with; nullopt while it was never sent. Until then its stored

@@ -144,6 +144,26 @@ input_result<std::optional<bool>> optional_bool(const boost::json::object& objec
     return std::optional<bool>{value->get_bool()};
 }
 
+input_result<std::optional<std::vector<std::string>>>
+optional_strings(const boost::json::object& object, std::string_view field)
+{
+    const boost::json::value* value = object.if_contains(field);
+    if (value == nullptr || value->is_null()) {
+        return std::optional<std::vector<std::string>>{};
+    }
+    if (!value->is_array()) {
+        return wrong_type(field, "must be a list of strings");
+    }
+    std::vector<std::string> out;
+    for (const auto& item : value->get_array()) {
+        if (!item.is_string()) {
+            return wrong_type(field, "must be a list of strings");
+        }
+        out.emplace_back(item.get_string());
+    }
+    return std::optional<std::vector<std::string>>{std::move(out)};
+}
+
 std::string error_body(const input_error& error)
 {
     boost::json::object body;

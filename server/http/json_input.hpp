@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace adms::server {
 
@@ -71,6 +72,10 @@ input_result<std::optional<std::int64_t>> optional_integer(const boost::json::ob
 // A boolean field ("must be true or false").
 input_result<std::optional<bool>> optional_bool(const boost::json::object& object,
                                                 std::string_view field);
+
+// A list of strings ("must be a list of strings").
+input_result<std::optional<std::vector<std::string>>>
+optional_strings(const boost::json::object& object, std::string_view field);
 
 // The body of an error reply: {"success":false,"error":"<describe()>"}, escaped by Boost.JSON.
 std::string error_body(const input_error& error);

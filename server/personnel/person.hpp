@@ -5,12 +5,53 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace adms::server::personnel {
 
 enum class person_status { active, left };
 enum class person_source { api, csv, ldap, device };
+
+// The names stored and shown in the API ("active", "left"; "api", "csv", "ldap", "device").
+constexpr std::string_view to_string(person_status s)
+{
+    return s == person_status::active ? "active" : "left";
+}
+constexpr std::string_view to_string(person_source s)
+{
+    switch (s) {
+    case person_source::api:
+        return "api";
+    case person_source::csv:
+        return "csv";
+    case person_source::ldap:
+        return "ldap";
+    case person_source::device:
+        return "device";
+    }
+    return "api";
+}
+constexpr std::optional<person_status> parse_person_status(std::string_view s)
+{
+    if (s == "active") {
+        return person_status::active;
+    }
+    if (s == "left") {
+        return person_status::left;
+    }
+    return std::nullopt;
+}
+constexpr std::optional<person_source> parse_person_source(std::string_view s)
+{
+    for (auto v :
+         {person_source::api, person_source::csv, person_source::ldap, person_source::device}) {
+        if (to_string(v) == s) {
+            return v;
+        }
+    }
+    return std::nullopt;
+}
 
 // A person as the directory wants every terminal of their areas to know them.
 struct person {

@@ -43,6 +43,9 @@ struct device_record {
     // Periodic sync interval in minutes, 0 for explicitly off: set through the admin API;
     // overrides the config file.
     std::optional<int> sync_interval_minutes;
+    // The area whose people the device is provisioned with (issue 17); nullopt: none, and the
+    // device is given nobody. An existing area's code (the storage refuses others).
+    std::optional<std::string> area;
     // The device's option values (`table=options` uploads, INFO results), sorted by key. Filled
     // by load_device/load_devices; written only by store_device_options.
     std::vector<protocol::key_value> options;

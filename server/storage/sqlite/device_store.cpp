@@ -15,7 +15,7 @@ constexpr std::string_view device_columns =
     "serial_number, first_seen_ms, last_seen_ms, remote_address, push_version, language, "
     "approved, alias, zone_override, dialect, attlog_stamp, operlog_stamp, attphoto_stamp, "
     "full_upload_requested, info, info_at_ms, time_sync_sent_ms, time_sync_confirmed_ms, "
-    "time_sync_error, time_dialect_override, sync_at_minutes, sync_interval_minutes";
+    "time_sync_error, time_dialect_override, sync_at_minutes, sync_interval_minutes, area";
 
 device_record read_device(const statement& s)
 {
@@ -42,6 +42,7 @@ device_record read_device(const statement& s)
     d.time_dialect_override = s.optional_text(19);
     d.sync_at_minutes = s.optional_small_integer(20);
     d.sync_interval_minutes = s.optional_small_integer(21);
+    d.area = s.optional_text(22);
     return d;
 }
 
@@ -89,7 +90,7 @@ storage_result<device_record> sqlite_device_writer::upsert_device(const device_r
         }
         statement s{db, fmt::format(R"sql(
 INSERT INTO device ({})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (serial_number) DO UPDATE SET
     first_seen_ms = excluded.first_seen_ms, last_seen_ms = excluded.last_seen_ms,
     remote_address = excluded.remote_address, push_version = excluded.push_version,
@@ -103,7 +104,7 @@ ON CONFLICT (serial_number) DO UPDATE SET
     time_sync_error = excluded.time_sync_error,
     time_dialect_override = excluded.time_dialect_override,
     sync_at_minutes = excluded.sync_at_minutes,
-    sync_interval_minutes = excluded.sync_interval_minutes
+    sync_interval_minutes = excluded.sync_interval_minutes, area = excluded.area
 )sql",
                                     device_columns)};
         s.bind(merged.serial_number, merged.first_seen, merged.last_seen, merged.remote_address,
@@ -111,7 +112,8 @@ ON CONFLICT (serial_number) DO UPDATE SET
                merged.zone_override, merged.dialect, merged.attlog_stamp, merged.operlog_stamp,
                merged.attphoto_stamp, merged.full_upload_requested, merged.info, merged.info_at,
                merged.time_sync_sent_at, merged.time_sync_confirmed_at, merged.time_sync_error,
-               merged.time_dialect_override, merged.sync_at_minutes, merged.sync_interval_minutes)
+               merged.time_dialect_override, merged.sync_at_minutes, merged.sync_interval_minutes,
+               merged.area)
             .run();
         auto stored = read_device(db, device.serial_number);
         tx.release();

@@ -244,6 +244,56 @@ CREATE TABLE export_state (
 CREATE INDEX webhook_delivery_by_age ON webhook_delivery (state, delivered_at_ms);
 CREATE INDEX outbox_event_by_age ON outbox_event (created_at_ms);
 )sql",
+    R"sql(
+-- The people directory (issue 17): areas, persons and the areas they belong to, each device's
+-- area, and biometric templates kept per algorithm version.
+CREATE TABLE area (
+    code TEXT PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE person (
+    pin           TEXT PRIMARY KEY NOT NULL,
+    name          TEXT NOT NULL,
+    card          TEXT NOT NULL,
+    privilege     INTEGER NOT NULL,
+    password      TEXT,
+    verify        INTEGER NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('active', 'left')),
+    source        TEXT NOT NULL CHECK (source IN ('api', 'csv', 'ldap', 'device')),
+    external_id   TEXT NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE person_area (
+    pin  TEXT NOT NULL REFERENCES person (pin) ON DELETE CASCADE,
+    area TEXT NOT NULL REFERENCES area (code) ON DELETE CASCADE,
+    PRIMARY KEY (pin, area)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX person_area_by_area ON person_area (area, pin);
+
+-- Keyed by PIN, not by person row: a template enrolled on a device before its person is in the
+-- directory is kept for when they are.
+CREATE TABLE person_template (
+    pin            TEXT NOT NULL,
+    type           INTEGER NOT NULL,
+    no             INTEGER NOT NULL,
+    idx            INTEGER NOT NULL,
+    major          INTEGER NOT NULL,
+    minor          INTEGER NOT NULL,
+    format         INTEGER NOT NULL,
+    valid          INTEGER NOT NULL,
+    duress         INTEGER NOT NULL CHECK (duress IN (0, 1)),
+    data           TEXT NOT NULL,
+    sha256         TEXT NOT NULL,
+    source_sn      TEXT NOT NULL,
+    captured_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (pin, type, no, idx, major, minor, format)
+) STRICT, WITHOUT ROWID;
+
+ALTER TABLE device ADD COLUMN area TEXT REFERENCES area (code);
+CREATE INDEX device_by_area ON device (area) WHERE area IS NOT NULL;
+)sql",
 };
 
 } // namespace

@@ -6,6 +6,7 @@
 #include "server/storage/sqlite/device_store.hpp"
 #include "server/storage/sqlite/export_store.hpp"
 #include "server/storage/sqlite/outbox_store.hpp"
+#include "server/storage/sqlite/person_store.hpp"
 #include "server/storage/sqlite/punch_store.hpp"
 #include "server/storage/sqlite/upload_store.hpp"
 
@@ -50,7 +51,7 @@ struct sqlite_open_options {
 class sqlite_database final : public database {
   public:
     // The schema version this build creates and expects.
-    static constexpr int schema_version = 6;
+    static constexpr int schema_version = 7;
 
     // The SQL that takes the schema from `from_version` to `from_version + 1` (empty for any
     // other version): lets a test build an older database.
@@ -74,6 +75,7 @@ class sqlite_database final : public database {
     sqlite_clock_store& clocks() override { return clocks_; }
     sqlite_outbox_store& outbox() override { return outbox_; }
     sqlite_export_store& exports() override { return exports_; }
+    sqlite_person_store& persons() override { return persons_; }
 
     storage_status write_batch(const std::function<void(write_tx& tx)>& work) override;
     storage_status check() override;
@@ -104,6 +106,7 @@ class sqlite_database final : public database {
     sqlite_clock_store clocks_;
     sqlite_outbox_store outbox_;
     sqlite_export_store exports_;
+    sqlite_person_store persons_;
     // Guarded by writer_->mutex.
     std::string read_only_reason_;
     std::chrono::steady_clock::time_point next_reopen_{};

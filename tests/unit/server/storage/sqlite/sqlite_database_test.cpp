@@ -194,9 +194,9 @@ TEST_CASE("A new database is at the current schema version and the admin API's d
     auto store = open_store(dir.db());
     {
         raw_connection raw{dir.db()};
-        CHECK(raw.text("PRAGMA user_version") == "6");
+        CHECK(raw.text("PRAGMA user_version") == "7");
     }
-    CHECK(sqlite_database::schema_version == 6);
+    CHECK(sqlite_database::schema_version == 7);
 
     device_record d;
     d.serial_number = "A1";
@@ -300,12 +300,16 @@ TEST_CASE("A version 1 database is migrated to the current version and keeps its
           std::vector<std::string>{"OLD1 7 2025-03-01 08:00:00"});
 
     raw_connection raw{dir.db()};
-    CHECK(raw.text("PRAGMA user_version") == "6");
+    CHECK(raw.text("PRAGMA user_version") == "7");
     CHECK(raw.text("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = "
                    "'punch_by_pin'") == "1");
     CHECK(raw.text("SELECT count(*) FROM sqlite_schema WHERE name = 'webhook_delivery'") == "1");
     CHECK(raw.text("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
                    "('webhook_delivery_by_age', 'outbox_event_by_age')") == "2");
+    CHECK(raw.text("SELECT count(*) FROM sqlite_schema WHERE name IN ('area', 'person', "
+                   "'person_area', 'person_template')") == "4");
+    CHECK(raw.text("SELECT count(*) FROM pragma_table_info('device') WHERE name = 'area'") ==
+          "1");
     // The new columns are writable on the migrated table.
     auto updated = d;
     updated.sync_interval_minutes = 0;

@@ -1,0 +1,384 @@
+#include "server/personnel/directory_service.hpp"
+
+#include "server/net.hpp"
+#include "server/observability/logger.hpp"
+#include "server/personnel/person_rules.hpp"
+#include "server/storage/blocking_pool.hpp"
+#include "server/storage/commit_queue.hpp"
+#include "server/storage/database.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace adms::server::personnel {
+namespace {
+
+instant now()
+{
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now());
+}
+
+template <class T>
+directory_result<T> storage_failed(const storage_error& e)
+{
+    return {directory_error::storage, "storage unavailable: " + e.message};
+}
+
+std::vector<std::string> sorted_unique(std::vector<std::string> v)
+{
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    return v;
+}
+
+// The areas whose membership differs between two lists (both sorted).
+std::vector<std::string> areas_touched(const std::vector<std::string>& before,
+                                       const std::vector<std::string>& after)
+{
+    std::vector<std::string> out;
+    std::set_symmetric_difference(before.begin(), before.end(), after.begin(), after.end(),
+                                  std::back_inserter(out));
+    return out;
+}
+
+// What a store_person batch did.
+struct person_write {
+    std::optional<stored_person> before;
+    std::optional<stored_person> after;
+    std::vector<std::string> unknown_areas;
+    bool exists = false; // create of a taken PIN, or update of an unknown one
+};
+
+} // namespace
+
+void apply_patch(person& p, const person_patch& patch)
+{
+    if (patch.name) {
+        p.name = *patch.name;
+    }
+    if (patch.card) {
+        p.card = *patch.card;
+    }
+    if (patch.privilege) {
+        p.privilege = *patch.privilege;
+    }
+    if (patch.password) {
+        p.password = *patch.password;
+    }
+    if (patch.verify) {
+        p.verify = *patch.verify;
+    }
+    if (patch.status) {
+        p.status = *patch.status;
+    }
+    if (patch.external_id) {
+        p.external_id = *patch.external_id;
+    }
+    if (patch.areas) {
+        p.areas = *patch.areas;
+    }
+}
+
+directory_service::directory_service(database& store, blocking_pool& reader, commit_queue& writer,
+                                     logger& log)
+    : store_{store}, reader_{reader}, writer_{writer}, log_{log}
+{
+}
+
+void directory_service::on_change(std::function<void(const directory_change&)> listener)
+{
+    std::lock_guard lock{listeners_mutex_};
+    listeners_.push_back(std::move(listener));
+}
+
+void directory_service::changed(const directory_change& change)
+{
+    std::vector<std::function<void(const directory_change&)>> listeners;
+    {
+        std::lock_guard lock{listeners_mutex_};
+        listeners = listeners_;
+    }
+    for (const auto& l : listeners) {
+        l(change);
+    }
+}
+
+net::awaitable<directory_result<std::vector<stored_area>>> directory_service::list_areas()
+{
+    auto areas = co_await reader_.run([this] { return store_.persons().list_areas(); });
+    if (!areas) {
+        co_return storage_failed<std::vector<stored_area>>(areas.error);
+    }
+    co_return std::move(*areas.value);
+}
+
+net::awaitable<directory_result<stored_area>> directory_service::get_area(std::string code)
+{
+    auto found = co_await reader_.run([&] { return store_.persons().find_area(code); });
+    if (!found) {
+        co_return storage_failed<stored_area>(found.error);
+    }
+    if (!*found.value) {
+        co_return directory_result<stored_area>{directory_error::not_found,
+                                                fmt::format("Area not found: {}", code)};
+    }
+    co_return std::move(**found.value);
+}
+
+net::awaitable<directory_result<stored_area>> directory_service::create_area(area a)
+{
+    if (auto why = check_area_code(a.code)) {
+        co_return directory_result<stored_area>{directory_error::invalid, *why, "code"};
+    }
+    if (auto why = check_area_name(a.name)) {
+        co_return directory_result<stored_area>{directory_error::invalid, *why, "name"};
+    }
+    auto existing = co_await get_area(a.code);
+    if (existing) {
+        co_return directory_result<stored_area>{
+            directory_error::exists, fmt::format("Area already exists: {}", a.code), "code"};
+    }
+    if (existing.error != directory_error::not_found) {
+        co_return existing;
+    }
+    auto saved = co_await writer_.run([&](write_tx& tx) { return tx.persons().save_area(a); });
+    if (!saved) {
+        co_return storage_failed<stored_area>(saved.error);
+    }
+    log_.event("directory", fmt::format("Area {} created", a.code), {{"area", a.code}});
+    co_return co_await get_area(a.code);
+}
+
+net::awaitable<directory_result<stored_area>> directory_service::rename_area(std::string code,
+                                                                             std::string name)
+{
+    if (auto why = check_area_name(name)) {
+        co_return directory_result<stored_area>{directory_error::invalid, *why, "name"};
+    }
+    auto existing = co_await get_area(code);
+    if (!existing) {
+        co_return existing;
+    }
+    auto saved = co_await writer_.run([&](write_tx& tx) {
+        return tx.persons().save_area({code, name});
+    });
+    if (!saved) {
+        co_return storage_failed<stored_area>(saved.error);
+    }
+    co_return co_await get_area(code);
+}
+
+net::awaitable<directory_result<bool>> directory_service::delete_area(std::string code)
+{
+    auto existing = co_await get_area(code);
+    if (!existing) {
+        co_return directory_result<bool>{existing.error, existing.message};
+    }
+    if (existing.value->devices > 0) {
+        co_return directory_result<bool>{
+            directory_error::in_use,
+            fmt::format("Area {} has {} device{}: move them to another area first", code,
+                        existing.value->devices, existing.value->devices == 1 ? "" : "s")};
+    }
+    auto deleted =
+        co_await writer_.run([&](write_tx& tx) { return tx.persons().delete_area(code); });
+    if (!deleted) {
+        co_return storage_failed<bool>(deleted.error);
+    }
+    log_.event("directory", fmt::format("Area {} deleted", code), {{"area", code}});
+    changed({{}, {code}});
+    co_return *deleted.value;
+}
+
+net::awaitable<directory_result<std::vector<stored_person>>>
+directory_service::list_persons(person_query q)
+{
+    auto persons = co_await reader_.run([&] { return store_.persons().list_persons(q); });
+    if (!persons) {
+        co_return storage_failed<std::vector<stored_person>>(persons.error);
+    }
+    co_return std::move(*persons.value);
+}
+
+net::awaitable<directory_result<stored_person>> directory_service::get_person(std::string pin)
+{
+    auto found = co_await reader_.run([&] { return store_.persons().find_person(pin); });
+    if (!found) {
+        co_return storage_failed<stored_person>(found.error);
+    }
+    if (!*found.value) {
+        co_return directory_result<stored_person>{directory_error::not_found,
+                                                  fmt::format("Person not found: {}", pin)};
+    }
+    co_return std::move(**found.value);
+}
+
+net::awaitable<directory_result<stored_person>> directory_service::create_person(person p)
+{
+    co_return co_await store_person(std::move(p), true);
+}
+
+net::awaitable<directory_result<stored_person>> directory_service::update_person(std::string pin,
+                                                                                 person_patch patch)
+{
+    // Read, patch and write in one batch: two PATCHes of one person never lose each other's
+    // fields.
+    auto t = now();
+    auto written = co_await writer_.run([&](write_tx& tx) -> storage_result<person_write> {
+        person_write w;
+        auto found = tx.persons().find_person(pin);
+        if (!found) {
+            return found.error;
+        }
+        if (!*found.value) {
+            w.exists = false;
+            return w;
+        }
+        w.exists = true;
+        w.before = **found.value;
+        auto p = w.before->person;
+        apply_patch(p, patch);
+        p.areas = sorted_unique(p.areas);
+        if (check_person(p)) {
+            return w; // checked again below, outside the batch, for the message
+        }
+        auto unknown = tx.persons().unknown_areas(p.areas);
+        if (!unknown) {
+            return unknown.error;
+        }
+        if (!unknown.value->empty()) {
+            w.unknown_areas = std::move(*unknown.value);
+            return w;
+        }
+        auto saved = tx.persons().save_person(p, t);
+        if (!saved) {
+            return saved.error;
+        }
+        w.after =
+            stored_person{p, *saved.value == person_saved::unchanged ? w.before->updated_at : t};
+        return w;
+    });
+    if (!written) {
+        co_return storage_failed<stored_person>(written.error);
+    }
+    auto& w = *written.value;
+    if (!w.exists) {
+        co_return directory_result<stored_person>{directory_error::not_found,
+                                                  fmt::format("Person not found: {}", pin)};
+    }
+    if (!w.after) {
+        auto p = w.before->person;
+        apply_patch(p, patch);
+        if (auto bad = check_person(p)) {
+            co_return directory_result<stored_person>{directory_error::invalid, bad->message,
+                                                      bad->field};
+        }
+        co_return directory_result<stored_person>{
+            directory_error::invalid,
+            fmt::format("unknown area{}: {}", w.unknown_areas.size() == 1 ? "" : "s",
+                        fmt::join(w.unknown_areas, ", ")),
+            "areas"};
+    }
+    if (w.after->person != w.before->person) {
+        log_.event("directory", fmt::format("Person {} updated", pin), {{"pin", pin}});
+        changed({{pin}, areas_touched(w.before->person.areas, w.after->person.areas)});
+    }
+    co_return std::move(*w.after);
+}
+
+net::awaitable<directory_result<stored_person>> directory_service::store_person(person p,
+                                                                                bool create)
+{
+    p.areas = sorted_unique(std::move(p.areas));
+    if (auto bad = check_person(p)) {
+        co_return directory_result<stored_person>{directory_error::invalid, bad->message,
+                                                  bad->field};
+    }
+    auto t = now();
+    auto written = co_await writer_.run([&](write_tx& tx) -> storage_result<person_write> {
+        person_write w;
+        auto found = tx.persons().find_person(p.pin);
+        if (!found) {
+            return found.error;
+        }
+        if (*found.value) {
+            w.before = **found.value;
+            if (create) {
+                w.exists = true;
+                return w;
+            }
+        }
+        auto unknown = tx.persons().unknown_areas(p.areas);
+        if (!unknown) {
+            return unknown.error;
+        }
+        if (!unknown.value->empty()) {
+            w.unknown_areas = std::move(*unknown.value);
+            return w;
+        }
+        auto saved = tx.persons().save_person(p, t);
+        if (!saved) {
+            return saved.error;
+        }
+        w.after = stored_person{
+            p, *saved.value == person_saved::unchanged && w.before ? w.before->updated_at : t};
+        return w;
+    });
+    if (!written) {
+        co_return storage_failed<stored_person>(written.error);
+    }
+    auto& w = *written.value;
+    if (w.exists) {
+        co_return directory_result<stored_person>{
+            directory_error::exists, fmt::format("Person already exists: {}", p.pin), "pin"};
+    }
+    if (!w.after) {
+        co_return directory_result<stored_person>{
+            directory_error::invalid,
+            fmt::format("unknown area{}: {}", w.unknown_areas.size() == 1 ? "" : "s",
+                        fmt::join(w.unknown_areas, ", ")),
+            "areas"};
+    }
+    log_.event("directory", fmt::format("Person {} {}", p.pin, w.before ? "updated" : "created"),
+               {{"pin", p.pin}});
+    changed(
+        {{p.pin},
+         areas_touched(w.before ? w.before->person.areas : std::vector<std::string>{}, p.areas)});
+    co_return std::move(*w.after);
+}
+
+net::awaitable<directory_result<bool>> directory_service::delete_person(std::string pin)
+{
+    auto deleted =
+        co_await writer_.run([&](write_tx& tx) { return tx.persons().delete_person(pin); });
+    if (!deleted) {
+        co_return storage_failed<bool>(deleted.error);
+    }
+    if (!*deleted.value) {
+        co_return directory_result<bool>{directory_error::not_found,
+                                         fmt::format("Person not found: {}", pin)};
+    }
+    log_.event("directory", fmt::format("Person {} deleted", pin), {{"pin", pin}});
+    changed({{pin}, {}});
+    co_return true;
+}
+
+net::awaitable<directory_result<std::vector<person_template>>>
+directory_service::templates_of(std::string pin)
+{
+    auto found = co_await get_person(pin);
+    if (!found) {
+        co_return directory_result<std::vector<person_template>>{found.error, found.message};
+    }
+    auto templates =
+        co_await reader_.run([&] { return store_.persons().templates_of(pin, false); });
+    if (!templates) {
+        co_return storage_failed<std::vector<person_template>>(templates.error);
+    }
+    co_return std::move(*templates.value);
+}
+
+} // namespace adms::server::personnel
