@@ -44,6 +44,18 @@ constexpr std::string_view to_string(command_state state)
     return "unknown";
 }
 
+// The state named `text` (as to_string writes it); nullopt for any other text.
+constexpr std::optional<command_state> parse_command_state(std::string_view text)
+{
+    for (auto s : {command_state::queued, command_state::sent, command_state::done,
+                   command_state::failed, command_state::expired, command_state::unsendable}) {
+        if (to_string(s) == text) {
+            return s;
+        }
+    }
+    return std::nullopt;
+}
+
 // A command in a device's queue, with its result once one arrived.
 struct queued_command {
     std::string id; // decimal digits, 1 to 16: valid as a protocol command id

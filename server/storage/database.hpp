@@ -6,6 +6,7 @@
 #include "server/storage/export_store.hpp"
 #include "server/storage/outbox_store.hpp"
 #include "server/storage/person_store.hpp"
+#include "server/storage/provision_store.hpp"
 #include "server/storage/punch_store.hpp"
 #include "server/storage/result.hpp"
 #include "server/storage/upload_store.hpp"
@@ -54,6 +55,7 @@ class write_tx {
     virtual storage_status atomic(const std::function<storage_status()>& work) = 0;
     virtual export_writer& exports() = 0;
     virtual person_writer& persons() = 0;
+    virtual provision_writer& provisioning() = 0;
     // A small durable write: the batch's commit then fails as an upload's would while the disk is
     // full, read-only or locked. The server probes with it to notice recovery.
     virtual storage_status probe() = 0;
@@ -76,6 +78,7 @@ class database {
     virtual outbox_store& outbox() = 0;
     virtual export_store& exports() = 0;
     virtual person_store& persons() = 0;
+    virtual provision_store& provisioning() = 0;
 
     // Group commit: runs `work` inside one transaction committed once at the end, so the writes
     // of many requests share one commit (one fsync). Each writer call `work` makes through `tx`

@@ -61,17 +61,6 @@ std::vector<protocol::key_value> split_key_values(std::string_view text)
     return out;
 }
 
-std::optional<command_state> parse_state(std::string_view text)
-{
-    for (auto s : {command_state::queued, command_state::sent, command_state::done,
-                   command_state::failed, command_state::expired, command_state::unsendable}) {
-        if (to_string(s) == text) {
-            return s;
-        }
-    }
-    return std::nullopt;
-}
-
 std::string_view match_name(result_match m)
 {
     switch (m) {
@@ -105,7 +94,7 @@ queued_command read_command(const statement& s)
     c.text = s.text(2);
     c.kind = s.text(3);
     // The CHECK constraint allows only known states.
-    c.state = parse_state(s.text(4)).value_or(command_state::failed);
+    c.state = parse_command_state(s.text(4)).value_or(command_state::failed);
     c.created_at = s.time(5);
     c.sent_at = s.optional_time(6);
     c.attempts = s.small_integer(7);
@@ -288,7 +277,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             if (auto id = parse_command_id(r.id)) {
                 find.bind(*id, serial_number);
                 if (find.step()) {
-                    auto state = parse_state(find.text(0));
+                    auto state = parse_command_state(find.text(0));
                     if (state == command_state::done || state == command_state::failed) {
                         match = result_match::duplicate;
                     } else {

@@ -293,6 +293,28 @@ CREATE TABLE person_template (
 
 ALTER TABLE device ADD COLUMN area TEXT REFERENCES area (code);
 CREATE INDEX device_by_area ON device (area) WHERE area IS NOT NULL;
+
+-- Provisioning: the latest command planned per (device, PIN, kind, key), whose state is its
+-- command's; and the templates each device holds (uploaded, or acknowledged when sent).
+CREATE TABLE provision_item (
+    serial_number TEXT NOT NULL,
+    pin           TEXT NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('user', 'biometric', 'photo', 'deletion')),
+    key           TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    command_id    INTEGER NOT NULL,
+    planned_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (serial_number, pin, kind, key)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE device_template (
+    serial_number TEXT NOT NULL,
+    pin           TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (serial_number, pin, key)
+) STRICT, WITHOUT ROWID;
 )sql",
 };
 

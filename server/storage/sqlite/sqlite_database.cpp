@@ -46,6 +46,7 @@ class sqlite_write_tx final : public write_tx {
     }
     export_writer& exports() override { return exports_; }
     person_writer& persons() override { return persons_; }
+    provision_writer& provisioning() override { return provisioning_; }
 
     storage_status probe() override
     {
@@ -70,6 +71,7 @@ class sqlite_write_tx final : public write_tx {
     sqlite_outbox_writer outbox_;
     sqlite_export_writer exports_{db_};
     sqlite_person_writer persons_{db_};
+    sqlite_provision_writer provisioning_{db_};
 };
 
 // Opens the read-write connection and brings it to the current schema: WAL, synchronous=FULL,
@@ -154,7 +156,7 @@ sqlite_database::sqlite_database(std::filesystem::path file, sqlite_open_options
     : file_{std::move(file)}, options_{options}, writer_{std::make_unique<shared_connection>()},
       reader_{std::make_unique<shared_connection>()}, devices_{*reader_}, punches_{*reader_},
       uploads_{*reader_}, commands_{*reader_}, clocks_{*reader_}, outbox_{*reader_},
-      exports_{*reader_}, persons_{*reader_}
+      exports_{*reader_}, persons_{*reader_}, provisioning_{*reader_}
 {
 }
 

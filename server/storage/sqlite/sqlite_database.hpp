@@ -7,6 +7,7 @@
 #include "server/storage/sqlite/export_store.hpp"
 #include "server/storage/sqlite/outbox_store.hpp"
 #include "server/storage/sqlite/person_store.hpp"
+#include "server/storage/sqlite/provision_store.hpp"
 #include "server/storage/sqlite/punch_store.hpp"
 #include "server/storage/sqlite/upload_store.hpp"
 
@@ -76,6 +77,7 @@ class sqlite_database final : public database {
     sqlite_outbox_store& outbox() override { return outbox_; }
     sqlite_export_store& exports() override { return exports_; }
     sqlite_person_store& persons() override { return persons_; }
+    sqlite_provision_store& provisioning() override { return provisioning_; }
 
     storage_status write_batch(const std::function<void(write_tx& tx)>& work) override;
     storage_status check() override;
@@ -107,6 +109,7 @@ class sqlite_database final : public database {
     sqlite_outbox_store outbox_;
     sqlite_export_store exports_;
     sqlite_person_store persons_;
+    sqlite_provision_store provisioning_;
     // Guarded by writer_->mutex.
     std::string read_only_reason_;
     std::chrono::steady_clock::time_point next_reopen_{};
