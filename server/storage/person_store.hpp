@@ -53,6 +53,8 @@ struct person_template {
     int valid = 1;
     bool duress = false;
     std::string data;   // base64 as the device sent it (listings leave it empty)
+    // A FACE upload's 16 leading bytes are in `data` (protocol::biometric_template says why).
+    bool face_upload_prefix = false;
     std::string sha256; // of `data`, lower-case hex
     std::string source_serial_number;
     instant captured_at{};

@@ -85,7 +85,7 @@ FROM area
 
 constexpr std::string_view template_columns =
     "pin, type, no, idx, major, minor, format, valid, duress, data, sha256, source_sn, "
-    "captured_at_ms";
+    "captured_at_ms, face_prefix";
 
 person_template read_template(const statement& s)
 {
@@ -103,6 +103,7 @@ person_template read_template(const statement& s)
     t.sha256 = s.text(10);
     t.source_serial_number = s.text(11);
     t.captured_at = s.time(12);
+    t.face_upload_prefix = s.integer(13) != 0;
     return t;
 }
 
@@ -230,11 +231,11 @@ WHERE pin = ? AND type = ? AND no = ? AND idx = ? AND major = ? AND minor = ? AN
             saved = template_saved::replaced;
         }
         statement s{db, fmt::format(R"sql(
-INSERT INTO person_template ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO person_template ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (pin, type, no, idx, major, minor, format) DO UPDATE SET
     valid = excluded.valid, duress = excluded.duress, data = excluded.data,
     sha256 = excluded.sha256, source_sn = excluded.source_sn,
-    captured_at_ms = excluded.captured_at_ms
+    captured_at_ms = excluded.captured_at_ms, face_prefix = excluded.face_prefix
 )sql",
                                     template_columns)};
         s.bind(t.pin, t.type, t.no, t.index, t.major, t.minor, t.format, t.valid, t.duress, t.data,

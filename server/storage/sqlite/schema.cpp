@@ -285,6 +285,7 @@ CREATE TABLE person_template (
     valid          INTEGER NOT NULL,
     duress         INTEGER NOT NULL CHECK (duress IN (0, 1)),
     data           TEXT NOT NULL,
+    face_prefix    INTEGER NOT NULL CHECK (face_prefix IN (0, 1)),
     sha256         TEXT NOT NULL,
     source_sn      TEXT NOT NULL,
     captured_at_ms INTEGER NOT NULL,
