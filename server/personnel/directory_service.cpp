@@ -34,13 +34,13 @@ std::vector<std::string> sorted_unique(std::vector<std::string> v)
     return v;
 }
 
-// The areas whose membership differs between two lists (both sorted).
-std::vector<std::string> areas_touched(const std::vector<std::string>& before,
-                                       const std::vector<std::string>& after)
+// The areas a person was or is in (both lists sorted): every device of them may need a change.
+std::vector<std::string> areas_involved(const std::vector<std::string>& before,
+                                        const std::vector<std::string>& after)
 {
     std::vector<std::string> out;
-    std::set_symmetric_difference(before.begin(), before.end(), after.begin(), after.end(),
-                                  std::back_inserter(out));
+    std::set_union(before.begin(), before.end(), after.begin(), after.end(),
+                   std::back_inserter(out));
     return out;
 }
 
@@ -284,7 +284,7 @@ net::awaitable<directory_result<stored_person>> directory_service::update_person
     }
     if (w.after->person != w.before->person) {
         log_.event("directory", fmt::format("Person {} updated", pin), {{"pin", pin}});
-        changed({{pin}, areas_touched(w.before->person.areas, w.after->person.areas)});
+        changed({{pin}, areas_involved(w.before->person.areas, w.after->person.areas)});
     }
     co_return std::move(*w.after);
 }
@@ -346,14 +346,28 @@ net::awaitable<directory_result<stored_person>> directory_service::store_person(
                {{"pin", p.pin}});
     changed(
         {{p.pin},
-         areas_touched(w.before ? w.before->person.areas : std::vector<std::string>{}, p.areas)});
+         areas_involved(w.before ? w.before->person.areas : std::vector<std::string>{}, p.areas)});
     co_return std::move(*w.after);
 }
 
 net::awaitable<directory_result<bool>> directory_service::delete_person(std::string pin)
 {
-    auto deleted =
-        co_await writer_.run([&](write_tx& tx) { return tx.persons().delete_person(pin); });
+    // The person's areas, read in the deleting batch: their devices are told.
+    auto deleted = co_await writer_.run(
+        [&](write_tx& tx) -> storage_result<std::optional<std::vector<std::string>>> {
+            auto found = tx.persons().find_person(pin);
+            if (!found) {
+                return found.error;
+            }
+            if (!*found.value) {
+                return std::optional<std::vector<std::string>>{};
+            }
+            auto gone = tx.persons().delete_person(pin);
+            if (!gone) {
+                return gone.error;
+            }
+            return std::optional{(*found.value)->person.areas};
+        });
     if (!deleted) {
         co_return storage_failed<bool>(deleted.error);
     }
@@ -362,7 +376,7 @@ net::awaitable<directory_result<bool>> directory_service::delete_person(std::str
                                          fmt::format("Person not found: {}", pin)};
     }
     log_.event("directory", fmt::format("Person {} deleted", pin), {{"pin", pin}});
-    changed({{pin}, {}});
+    changed({{pin}, **deleted.value});
     co_return true;
 }
 

@@ -63,7 +63,7 @@ struct person_patch {
 void apply_patch(person& p, const person_patch& patch);
 
 // What changed in the directory, told to listeners after the commit: the PINs whose desired
-// state may differ now, and whether an area's membership as a whole changed.
+// state may differ now, and the areas they were or are in (whose devices may need a change).
 struct directory_change {
     std::vector<std::string> pins;
     std::vector<std::string> areas;

@@ -66,7 +66,7 @@ class provision_writer {
     // Records that a device holds a template (an upload, or an acknowledged command).
     virtual storage_status store_device_template(const device_template& t) = 0;
     // A user and their templates are gone from a device (an acknowledged deletion, or the
-    // device said so).
+    // device said so): its uploaded user, its templates and the items of that PIN go.
     virtual storage_status forget_device_user(std::string_view serial_number,
                                               std::string_view pin) = 0;
 

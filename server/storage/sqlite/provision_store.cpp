@@ -78,7 +78,8 @@ storage_status sqlite_provision_writer::forget_device_user(std::string_view seri
         savepoint tx{db};
         for (const char* sql :
              {"DELETE FROM device_template WHERE serial_number = ? AND pin = ?",
-              "DELETE FROM device_user WHERE serial_number = ? AND pin = ?"}) {
+              "DELETE FROM device_user WHERE serial_number = ? AND pin = ?",
+              "DELETE FROM provision_item WHERE serial_number = ? AND pin = ?"}) {
             statement s{db, sql};
             s.bind(serial_number, pin).run();
         }

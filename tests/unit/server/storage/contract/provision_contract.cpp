@@ -135,8 +135,13 @@ TEST_CASE("A device's templates are kept per key and forgotten with their user",
     CHECK((*listed.value)[0].content_hash == "new");
     CHECK((*listed.value)[0].updated_at == at(2));
 
+    auto kept = queue(*store, item_of("1002", "user", "h2", ""));
+    queue(*store, item_of("1001", "user", "h1", ""));
     REQUIRE(store->db().write(
         [&](write_tx& tx) { return tx.provisioning().forget_device_user("A1", "1001"); }));
+    auto left = items(*store);
+    REQUIRE(left.size() == 1); // the PIN's items went with it
+    CHECK(left[0].command_id == kept);
     listed = store->db().provisioning().device_templates("A1");
     REQUIRE(listed);
     REQUIRE(listed.value->size() == 1);
