@@ -147,9 +147,6 @@ input_result<person_patch> read_fields(const json::object& o)
     return patch;
 }
 
-constexpr std::initializer_list<std::string_view> patch_fields = {
-    "name", "card", "privilege", "password", "verify", "status", "external_id", "areas"};
-
 } // namespace
 
 input_result<person> parse_person_create(std::string_view body)
@@ -191,7 +188,8 @@ input_result<person_patch> parse_person_patch(std::string_view body)
     if (o.contains("pin")) {
         return input_error{"pin", "cannot be changed (create the person under the new PIN)"};
     }
-    if (auto unknown = reject_unknown_fields(o, patch_fields)) {
+    if (auto unknown = reject_unknown_fields(o, {"name", "card", "privilege", "password", "verify",
+                                                 "status", "external_id", "areas"})) {
         return *unknown;
     }
     return read_fields(o);

@@ -21,10 +21,10 @@ struct stored_person {
 
 // Which persons a listing returns, ordered by PIN.
 struct person_query {
-    std::optional<std::string> area;                // only persons in this area
-    std::optional<personnel::person_status> status; // only persons with this status
-    std::optional<personnel::person_source> source; // only persons from this source
-    std::optional<std::string> after;               // cursor: PINs greater than this one
+    std::optional<std::string> area{};                // only persons in this area
+    std::optional<personnel::person_status> status{}; // only persons with this status
+    std::optional<personnel::person_source> source{}; // only persons from this source
+    std::optional<std::string> after{};               // cursor: PINs greater than this one
     std::size_t limit = 100;                        // at most this many (capped at 1000)
 };
 

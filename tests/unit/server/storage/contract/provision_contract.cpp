@@ -70,7 +70,7 @@ TEST_CASE("Provisioning items are read back with their command's state",
     CHECK_FALSE(listed[0].return_code);
 
     // The device answers the first with Return=0 and the second is refused.
-    std::vector<protocol::command_result> results{{first, 0, "DATA", {}, ""},
+    std::vector<adms::protocol::command_result> results{{first, 0, "DATA", {}, ""},
                                                   {listed[1].command_id, -1004, "DATA", {}, ""}};
     REQUIRE(store->db().write([&](write_tx& tx) {
         return tx.commands().record_command_results("A1", results, at(6));
@@ -92,7 +92,7 @@ TEST_CASE("Provisioning items are read back with their command's state",
     }
     SECTION("forgetting the device forgets its items, users and templates")
     {
-        auto user = protocol::parse_operlog("USER PIN=1001\tName=Ann\tPri=0\tPasswd=\tCard=\t"
+        auto user = adms::protocol::parse_operlog("USER PIN=1001\tName=Ann\tPri=0\tPasswd=\tCard=\t"
                                             "Grp=1\tTZ=0000000000000000\tVerify=0\tViceCard=\n");
         REQUIRE(user.rejected.empty());
         REQUIRE(store->store_operlog("A1", user.records, at(7)));
