@@ -44,6 +44,32 @@ std::vector<std::string> areas_involved(const std::vector<std::string>& before,
     return out;
 }
 
+// A read on the pool of one optional row: the row, or why not (storage; not_found with
+// `missing` when there is none).
+template <class T, class Read>
+net::awaitable<directory_result<T>> read_on(blocking_pool& pool, Read read, std::string missing)
+{
+    auto found = co_await pool.run(std::move(read));
+    if (!found) {
+        co_return storage_failed<T>(found.error);
+    }
+    if (!*found.value) {
+        co_return directory_result<T>{directory_error::not_found, std::move(missing)};
+    }
+    co_return std::move(**found.value);
+}
+
+// A list read on the pool: its rows, or the storage error.
+template <class T, class Read>
+net::awaitable<directory_result<T>> list_on(blocking_pool& pool, Read read)
+{
+    auto listed = co_await pool.run(std::move(read));
+    if (!listed) {
+        co_return storage_failed<T>(listed.error);
+    }
+    co_return std::move(*listed.value);
+}
+
 // What a store_person batch did.
 struct person_write {
     std::optional<stored_person> before;
@@ -108,24 +134,15 @@ void directory_service::changed(const directory_change& change)
 
 net::awaitable<directory_result<std::vector<stored_area>>> directory_service::list_areas()
 {
-    auto areas = co_await reader_.run([this] { return store_.persons().list_areas(); });
-    if (!areas) {
-        co_return storage_failed<std::vector<stored_area>>(areas.error);
-    }
-    co_return std::move(*areas.value);
+    co_return co_await list_on<std::vector<stored_area>>(
+        reader_, [this] { return store_.persons().list_areas(); });
 }
 
 net::awaitable<directory_result<stored_area>> directory_service::get_area(std::string code)
 {
-    auto found = co_await reader_.run([&] { return store_.persons().find_area(code); });
-    if (!found) {
-        co_return storage_failed<stored_area>(found.error);
-    }
-    if (!*found.value) {
-        co_return directory_result<stored_area>{directory_error::not_found,
-                                                fmt::format("Area not found: {}", code)};
-    }
-    co_return std::move(**found.value);
+    co_return co_await read_on<stored_area>(
+        reader_, [this, code] { return store_.persons().find_area(code); },
+        fmt::format("Area not found: {}", code));
 }
 
 net::awaitable<directory_result<stored_area>> directory_service::create_area(area a)
@@ -196,24 +213,15 @@ net::awaitable<directory_result<bool>> directory_service::delete_area(std::strin
 net::awaitable<directory_result<std::vector<stored_person>>>
 directory_service::list_persons(person_query q)
 {
-    auto persons = co_await reader_.run([&] { return store_.persons().list_persons(q); });
-    if (!persons) {
-        co_return storage_failed<std::vector<stored_person>>(persons.error);
-    }
-    co_return std::move(*persons.value);
+    co_return co_await list_on<std::vector<stored_person>>(
+        reader_, [this, q] { return store_.persons().list_persons(q); });
 }
 
 net::awaitable<directory_result<stored_person>> directory_service::get_person(std::string pin)
 {
-    auto found = co_await reader_.run([&] { return store_.persons().find_person(pin); });
-    if (!found) {
-        co_return storage_failed<stored_person>(found.error);
-    }
-    if (!*found.value) {
-        co_return directory_result<stored_person>{directory_error::not_found,
-                                                  fmt::format("Person not found: {}", pin)};
-    }
-    co_return std::move(**found.value);
+    co_return co_await read_on<stored_person>(
+        reader_, [this, pin] { return store_.persons().find_person(pin); },
+        fmt::format("Person not found: {}", pin));
 }
 
 net::awaitable<directory_result<stored_person>> directory_service::create_person(person p)
@@ -387,12 +395,8 @@ directory_service::templates_of(std::string pin)
     if (!found) {
         co_return directory_result<std::vector<person_template>>{found.error, found.message};
     }
-    auto templates =
-        co_await reader_.run([&] { return store_.persons().templates_of(pin, false); });
-    if (!templates) {
-        co_return storage_failed<std::vector<person_template>>(templates.error);
-    }
-    co_return std::move(*templates.value);
+    co_return co_await list_on<std::vector<person_template>>(
+        reader_, [this, pin] { return store_.persons().templates_of(pin, false); });
 }
 
 } // namespace adms::server::personnel

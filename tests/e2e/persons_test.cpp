@@ -13,7 +13,6 @@ using adms::test::device_get;
 using adms::test::http_reply;
 using adms::test::running_server;
 using adms::test::temp_dir;
-using adms::test::test_token;
 namespace json = boost::json;
 
 namespace {
@@ -21,15 +20,12 @@ namespace {
 http_reply api(unsigned short port, const std::string& method, const std::string& target,
                const std::string& body = {})
 {
-    return adms::test::admin_call(port, method, target, body, test_token);
+    return adms::test::admin_api_call(port, method, target, body);
 }
 
 json::object body_of(const http_reply& reply)
 {
-    INFO(reply.raw);
-    auto value = json::parse(reply.body);
-    REQUIRE(value.is_object());
-    return value.as_object();
+    return adms::test::json_object_of(reply);
 }
 
 std::vector<std::string> pins_of(const json::object& listing)

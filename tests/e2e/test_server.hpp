@@ -4,8 +4,10 @@
 // directory, logging to a file the test reads back.
 #include "server/app.hpp"
 #include "server/storage/sqlite/sqlite_database.hpp"
+#include "tests/e2e/device_client.hpp"
 #include "tests/temp_dir.hpp"
 
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
@@ -57,6 +59,22 @@ stored_device(adms::server::sqlite_database& db, const std::string& serial_numbe
 
 // The admin token the fixture configures unless a test sets its own.
 inline constexpr std::string_view test_token = "test-token-0123456789abcdef";
+
+// One admin API call with the fixture's token.
+inline http_reply admin_api_call(unsigned short port, const std::string& method,
+                                 const std::string& target, const std::string& body = {})
+{
+    return admin_call(port, method, target, body, test_token);
+}
+
+// The JSON object a reply carries; fails the test (showing the reply) when it carries none.
+inline boost::json::object json_object_of(const http_reply& reply)
+{
+    INFO(reply.raw);
+    auto value = boost::json::parse(reply.body);
+    REQUIRE(value.is_object());
+    return value.as_object();
+}
 
 // The application under test, logging to a file the test reads back.
 struct running_server {
