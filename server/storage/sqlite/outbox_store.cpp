@@ -196,7 +196,7 @@ WHERE (endpoint, seq) IN (SELECT endpoint, seq FROM webhook_delivery INDEXED BY
                           WHERE state = 1 AND delivered_at_ms < ?
                           ORDER BY delivered_at_ms LIMIT ?)
 )sql"};
-        gone.bind(before).bind(static_cast<std::int64_t>(limit)).run();
+        gone.bind(before, static_cast<std::int64_t>(limit)).run();
         pruned_count count;
         count.deliveries = static_cast<std::size_t>(sqlite3_changes(db.handle()));
         statement orphans{db, R"sql(
@@ -206,7 +206,7 @@ WHERE seq IN (SELECT seq FROM outbox_event INDEXED BY outbox_event_by_age
                 AND NOT EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.seq = outbox_event.seq)
               ORDER BY created_at_ms LIMIT ?)
 )sql"};
-        orphans.bind(before).bind(static_cast<std::int64_t>(limit)).run();
+        orphans.bind(before, static_cast<std::int64_t>(limit)).run();
         count.events = static_cast<std::size_t>(sqlite3_changes(db.handle()));
         tx.release();
         return count;

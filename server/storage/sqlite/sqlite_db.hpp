@@ -201,6 +201,12 @@ class statement {
     template <class... Values>
     statement& bind(const Values&... values)
     {
+        // Every parameter gets a value: one left out would be NULL, silently (and a second
+        // bind() call starts again from parameter 1).
+        if (static_cast<int>(sizeof...(values)) != sqlite3_bind_parameter_count(stmt_)) {
+            throw sqlite_failure{fmt::format("bind: {} values for {} parameters", sizeof...(values),
+                                             sqlite3_bind_parameter_count(stmt_))};
+        }
         sqlite3_reset(stmt_);
         sqlite3_clear_bindings(stmt_);
         int index = 0;

@@ -325,6 +325,7 @@ TEST_CASE("Pruning goes oldest first in rounds of at most its limit", "[storage]
     auto round = [&] {
         auto pruned =
             store->db().write([&](write_tx& tx) { return tx.outbox().prune(at(100), 2); });
+        INFO(pruned.error.message);
         REQUIRE(pruned);
         return std::pair{pruned.value->deliveries, pruned.value->events};
     };
