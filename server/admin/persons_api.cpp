@@ -234,7 +234,9 @@ boost::asio::awaitable<http_response> persons_api::create_area(const http_reques
     if (!*code.value) {
         co_return input_reply({"code", "required"});
     }
-    auto created = co_await directory_.create_area({**code.value, name.value->value_or("")});
+    // A named value, not a braced temporary inside co_await (g++ 12 destroys it twice).
+    personnel::area wanted{**code.value, name.value->value_or("")};
+    auto created = co_await directory_.create_area(std::move(wanted));
     if (!created) {
         co_return failure_reply(created);
     }

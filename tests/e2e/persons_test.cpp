@@ -43,7 +43,9 @@ TEST_CASE("Areas and persons are created, listed, changed and deleted through th
           "[e2e][persons]")
 {
     temp_dir dir;
-    running_server server{{}, dir.path};
+    server::settings config;
+    config.time_zone = "Europe/Berlin";
+    running_server server{config, dir.path};
     auto port = server.port;
 
     auto hq = api(port, "POST", "/areas", R"({"code": "HQ", "name": "Head office"})");

@@ -239,7 +239,7 @@ ON CONFLICT (pin, type, no, idx, major, minor, format) DO UPDATE SET
 )sql",
                                     template_columns)};
         s.bind(t.pin, t.type, t.no, t.index, t.major, t.minor, t.format, t.valid, t.duress, t.data,
-               t.sha256, t.source_serial_number, t.captured_at)
+               t.sha256, t.source_serial_number, t.captured_at, t.face_upload_prefix)
             .run();
         tx.release();
         return saved;

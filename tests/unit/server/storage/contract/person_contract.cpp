@@ -245,6 +245,7 @@ TEST_CASE("Templates of several algorithm versions are kept side by side",
     auto put = [&](const person_template& t) {
         auto saved =
             store->db().write([&](write_tx& tx) { return tx.persons().store_template(t); });
+        INFO(saved.error.message);
         REQUIRE(saved);
         return *saved.value;
     };

@@ -70,11 +70,10 @@ TEST_CASE("Provisioning items are read back with their command's state",
     CHECK_FALSE(listed[0].return_code);
 
     // The device answers the first with Return=0 and the second is refused.
-    std::vector<adms::protocol::command_result> results{{first, 0, "DATA", {}, ""},
-                                                  {listed[1].command_id, -1004, "DATA", {}, ""}};
-    REQUIRE(store->db().write([&](write_tx& tx) {
-        return tx.commands().record_command_results("A1", results, at(6));
-    }));
+    std::vector<adms::protocol::command_result> results{
+        {first, 0, "DATA", {}, ""}, {listed[1].command_id, -1004, "DATA", {}, ""}};
+    REQUIRE(store->db().write(
+        [&](write_tx& tx) { return tx.commands().record_command_results("A1", results, at(6)); }));
     listed = items(*store);
     CHECK(listed[0].state == command_state::done);
     CHECK(listed[0].return_code == 0);
@@ -92,8 +91,9 @@ TEST_CASE("Provisioning items are read back with their command's state",
     }
     SECTION("forgetting the device forgets its items, users and templates")
     {
-        auto user = adms::protocol::parse_operlog("USER PIN=1001\tName=Ann\tPri=0\tPasswd=\tCard=\t"
-                                            "Grp=1\tTZ=0000000000000000\tVerify=0\tViceCard=\n");
+        auto user =
+            adms::protocol::parse_operlog("USER PIN=1001\tName=Ann\tPri=0\tPasswd=\tCard=\t"
+                                          "Grp=1\tTZ=0000000000000000\tVerify=0\tViceCard=\n");
         REQUIRE(user.rejected.empty());
         REQUIRE(store->store_operlog("A1", user.records, at(7)));
         REQUIRE(store->db().write([&](write_tx& tx) {
@@ -103,8 +103,8 @@ TEST_CASE("Provisioning items are read back with their command's state",
         REQUIRE(users);
         REQUIRE(users.value->size() == 1);
         CHECK((*users.value)[0].name == "Ann");
-        REQUIRE(store->db().write(
-            [&](write_tx& tx) { return tx.provisioning().forget_device("A1"); }));
+        REQUIRE(
+            store->db().write([&](write_tx& tx) { return tx.provisioning().forget_device("A1"); }));
         CHECK(items(*store).empty());
         users = store->db().provisioning().device_users("A1");
         REQUIRE(users);
