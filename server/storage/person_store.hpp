@@ -25,7 +25,7 @@ struct person_query {
     std::optional<personnel::person_status> status{}; // only persons with this status
     std::optional<personnel::person_source> source{}; // only persons from this source
     std::optional<std::string> after{};               // cursor: PINs greater than this one
-    std::size_t limit = 100;                        // at most this many (capped at 1000)
+    std::size_t limit = 100;                          // at most this many (capped at 1000)
 };
 
 // An area with how many devices and persons it has.
@@ -52,7 +52,7 @@ struct person_template {
     int format = 0; // 0 ZK, 1 ISO, 2 ANSI
     int valid = 1;
     bool duress = false;
-    std::string data;   // base64 as the device sent it (listings leave it empty)
+    std::string data; // base64 as the device sent it (listings leave it empty)
     // A FACE upload's 16 leading bytes are in `data` (protocol::biometric_template says why).
     bool face_upload_prefix = false;
     std::string sha256; // of `data`, lower-case hex

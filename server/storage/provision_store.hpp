@@ -43,7 +43,8 @@ struct device_template {
 class provision_store {
   public:
     // A device's items, ordered by (pin, kind, key).
-    virtual storage_result<std::vector<provision_item>> items_of(std::string_view serial_number) = 0;
+    virtual storage_result<std::vector<provision_item>>
+    items_of(std::string_view serial_number) = 0;
     // The users a device described in its uploads (USER lines), ordered by PIN.
     virtual storage_result<std::vector<protocol::user_info>>
     device_users(std::string_view serial_number) = 0;

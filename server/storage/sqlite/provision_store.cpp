@@ -76,10 +76,9 @@ storage_status sqlite_provision_writer::forget_device_user(std::string_view seri
 {
     return run_on<std::monostate>(db_, "forget_device_user", [&](connection& db) {
         savepoint tx{db};
-        for (const char* sql :
-             {"DELETE FROM device_template WHERE serial_number = ? AND pin = ?",
-              "DELETE FROM device_user WHERE serial_number = ? AND pin = ?",
-              "DELETE FROM provision_item WHERE serial_number = ? AND pin = ?"}) {
+        for (const char* sql : {"DELETE FROM device_template WHERE serial_number = ? AND pin = ?",
+                                "DELETE FROM device_user WHERE serial_number = ? AND pin = ?",
+                                "DELETE FROM provision_item WHERE serial_number = ? AND pin = ?"}) {
             statement s{db, sql};
             s.bind(serial_number, pin).run();
         }
@@ -159,8 +158,7 @@ WHERE serial_number = ? ORDER BY pin, key
         s.bind(serial_number);
         std::vector<device_template> out;
         while (s.step()) {
-            out.push_back({std::string{serial_number}, s.text(0), s.text(1), s.text(2),
-                           s.time(3)});
+            out.push_back({std::string{serial_number}, s.text(0), s.text(1), s.text(2), s.time(3)});
         }
         return out;
     });
