@@ -79,6 +79,27 @@ struct person_write {
     bool exists = false; // create of a taken PIN, or update of an unknown one
 };
 
+// Inside a batch: saves `p` (as `w.after`) when every area it lists exists, else records the
+// unknown ones in `w` and saves nothing.
+storage_status save_if_areas_exist(write_tx& tx, const person& p, instant t, person_write& w)
+{
+    auto unknown = tx.persons().unknown_areas(p.areas);
+    if (!unknown) {
+        return unknown.error;
+    }
+    if (!unknown.value->empty()) {
+        w.unknown_areas = std::move(*unknown.value);
+        return std::monostate{};
+    }
+    auto saved = tx.persons().save_person(p, t);
+    if (!saved) {
+        return saved.error;
+    }
+    bool same = *saved.value == person_saved::unchanged && w.before;
+    w.after = stored_person{p, same ? w.before->updated_at : t};
+    return std::monostate{};
+}
+
 } // namespace
 
 void apply_patch(person& p, const person_patch& patch)
@@ -255,20 +276,9 @@ net::awaitable<directory_result<stored_person>> directory_service::update_person
         if (check_person(p)) {
             return w; // checked again below, outside the batch, for the message
         }
-        auto unknown = tx.persons().unknown_areas(p.areas);
-        if (!unknown) {
-            return unknown.error;
-        }
-        if (!unknown.value->empty()) {
-            w.unknown_areas = std::move(*unknown.value);
-            return w;
-        }
-        auto saved = tx.persons().save_person(p, t);
-        if (!saved) {
+        if (auto saved = save_if_areas_exist(tx, p, t, w); !saved) {
             return saved.error;
         }
-        w.after =
-            stored_person{p, *saved.value == person_saved::unchanged ? w.before->updated_at : t};
         return w;
     });
     if (!written) {
@@ -321,20 +331,9 @@ net::awaitable<directory_result<stored_person>> directory_service::store_person(
                 return w;
             }
         }
-        auto unknown = tx.persons().unknown_areas(p.areas);
-        if (!unknown) {
-            return unknown.error;
-        }
-        if (!unknown.value->empty()) {
-            w.unknown_areas = std::move(*unknown.value);
-            return w;
-        }
-        auto saved = tx.persons().save_person(p, t);
-        if (!saved) {
+        if (auto saved = save_if_areas_exist(tx, p, t, w); !saved) {
             return saved.error;
         }
-        w.after = stored_person{
-            p, *saved.value == person_saved::unchanged && w.before ? w.before->updated_at : t};
         return w;
     });
     if (!written) {
